@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Run chapters' `gpu` profiles and benches on the lent GPU machine (no network there), following
+# ../shared/device/README.md. Carry .whl (wheels the GPU image lacks: ../shared/device/wheels.sh) and .device-data
+# (real data at hand, e.g. Fashion-MNIST in torchvision's raw layout). Results come back as $OUT/results.tgz.
+#
+#   scripts/device.sh "neural_mechanics gudn" "neural_mechanics"      # chapters to run, chapters to bench
+set -uo pipefail
+SECONDS=0
+run_chapters=${1:-}
+bench_chapters=${2:-}
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD/src PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1
+export REPLICATE_DATA=$PWD/.device-data REPLICATE_PROGRESS=0 MPLBACKEND=Agg
+# papermill's kernel must see the same packages: register a kernel that uses this python with the same path.
+python3 -m ipykernel install --prefix /tmp/site --name python3 >/dev/null 2>&1
+export JUPYTER_PATH=/tmp/site/share/jupyter
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+status=0
+for ch in $run_chapters; do
+  start=$(date +%s)
+  timeout "${RUN_LIMIT:-300}" python3 -m replicate run "$ch" --profile gpu -q 2>&1 | tee -a "$OUT/device.log" || status=1
+  echo "== $ch gpu profile: $(( $(date +%s) - start )) s"
+done
+for ch in $bench_chapters; do
+  timeout "${BENCH_LIMIT:-180}" python3 -m replicate bench "$ch" 2>&1 | tee -a "$OUT/device.log" || status=1
+done
+tar czf "$OUT/results.tgz" results
+(cd book/executed 2>/dev/null && tar czf "$OUT/executed.tgz" .)
+echo "device.sh done in $SECONDS s"
+exit $status
