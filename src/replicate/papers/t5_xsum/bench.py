@@ -1,0 +1,188 @@
+"""``replicate bench t5_xsum``: fine-tuning throughput of Hugging Face's ``Seq2SeqTrainer`` (the reference) against
+this chapter's loop, same model size (t5-small's shapes, random init), same generated data at XSum-like lengths,
+batch 16, timed interleaved in one run; plus test-set generation throughput (``Seq2SeqTrainer.predict`` with
+``predict_with_generate`` against length-sorted bf16 batches).
+
+One call of a route = ``steps`` optimisation steps. The Trainer route calls ``trainer.train()`` with
+``max_steps=steps`` (its real loop: random batches padded to the longest, its optimizer and autocast); ours walks
+length-bucketed batches with bf16 autocast, fused AdamW and SDPA attention (``train.train_step``)."""
+from __future__ import annotations
+
+import math
+import random
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from replicate.bench import Bench
+from replicate.train import pick_device, seed_everything
+
+from . import data as D
+from .train import generate_ids, linear_schedule, optimizer_for, to_device, train_step
+
+T5_SMALL = dict(vocab_size=32128, d_model=512, d_ff=2048, d_kv=64, num_layers=6, num_heads=8)
+TINY = dict(vocab_size=512, d_model=64, d_ff=128, d_kv=16, num_layers=2, num_heads=4)
+
+
+def xsum_like(n: int, vocab: int, max_source: int, max_target: int, seed: int = 0) -> list[dict]:
+    """Token-id examples with XSum-like lengths: sources log-normal around ~480 tokens (truncated at
+    ``max_source``), targets around ~28 tokens; Zipf-distributed ids so the loss has something to learn."""
+    rng = np.random.default_rng(seed)
+    ranks = np.arange(3, vocab)
+    p = 1.0 / (ranks - 2.0)
+    p /= p.sum()
+    out = []
+    for _ in range(n):
+        ls = int(min(max_source, max(16, rng.lognormal(math.log(480 * max_source / 1024), 0.55))))
+        lt = int(min(max_target, max(4, rng.normal(28 * max_target / 128, 8 * max_target / 128))))
+        src = rng.choice(ranks, size=ls - 1, p=p).tolist() + [1]
+        tgt = src[: lt - 1] if rng.random() < 0.5 else rng.choice(ranks, size=lt - 1, p=p).tolist()
+        out.append({"input_ids": src, "labels": list(tgt) + [1]})
+    return out
+
+
+def _model(shape: dict, device):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    cfg = T5Config(vocab_size=shape["vocab_size"], d_model=shape["d_model"], d_ff=shape["d_ff"], d_kv=shape["d_kv"],
+                   num_layers=shape["num_layers"], num_decoder_layers=shape["num_layers"],
+                   num_heads=shape["num_heads"], decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    try:
+        cfg._attn_implementation = "sdpa"
+        m = T5ForConditionalGeneration(cfg)
+    except (ValueError, ImportError):
+        cfg._attn_implementation = "eager"
+        m = T5ForConditionalGeneration(cfg)
+    return m.to(device)
+
+
+def _collate(features: list[dict]) -> dict:
+    """What ``DataCollatorForSeq2Seq`` does for T5 (pad to the longest, labels padded with -100)."""
+    return D.collate(features, list(range(len(features))), pad_id=0, multiple=1)
+
+
+def _trainer(model, dataset, steps: int, batch: int, lr: float, bf16: bool, device, logging_steps: int = 0):
+    from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
+
+    args = Seq2SeqTrainingArguments(
+        output_dir=tempfile.mkdtemp(prefix="t5-bench-"), per_device_train_batch_size=batch,
+        per_device_eval_batch_size=batch, learning_rate=lr, weight_decay=0.01, max_steps=steps, bf16=bf16,
+        report_to="none", save_strategy="no", disable_tqdm=True, dataloader_num_workers=0,
+        logging_strategy="steps" if logging_steps else "no", logging_steps=logging_steps or 500,
+        use_cpu=device.type == "cpu", predict_with_generate=True, seed=0)
+    return Seq2SeqTrainer(model=model, args=args, train_dataset=dataset, data_collator=_collate)
+
+
+class _Ours:
+    """This chapter's loop, ``steps`` steps per call over length-bucketed batches."""
+
+    def __init__(self, model, examples, steps: int, batch: int, lr: float, device, precision: str, total: int):
+        self.model, self.examples, self.steps, self.batch = model, examples, steps, batch
+        self.device, self.precision = device, precision
+        self.opt = optimizer_for(model, lr, 0.01, device)
+        self.sched = linear_schedule(self.opt, total)
+        self.epoch, self.queue, self.losses = 0, [], []
+
+    def __call__(self):
+        for _ in range(self.steps):
+            if not self.queue:
+                self.queue = D.batches(self.examples, self.batch, self.epoch, bucket=True)
+                self.epoch += 1
+            b = to_device(D.collate(self.examples, self.queue.pop()), self.device)
+            self.losses.append(train_step(self.model, b, self.opt, self.sched, self.device, self.precision, 1.0))
+        return self.losses[-1]
+
+
+def routes(quick: bool = False) -> Bench:
+    device = pick_device("auto")
+    shape = TINY if quick else T5_SMALL
+    max_source, max_target = (96, 16) if quick else (1024, 128)
+    batch, steps = (4, 2) if quick else (16, 20)
+    n = 64 if quick else 4096
+    examples = xsum_like(n, shape["vocab_size"], max_source, max_target)
+    import datasets
+
+    dataset = datasets.Dataset.from_list(examples)
+    cuda = device.type == "cuda"
+    seed_everything(0)
+    init = _model(shape, "cpu").state_dict()
+
+    def fresh():
+        m = _model(shape, device)
+        m.load_state_dict(init)
+        return m
+
+    lr = 5e-4
+    ref = _trainer(fresh(), dataset, steps, batch, lr, False, device)
+    r = {"seq2seq_trainer": lambda: ref.train()}
+    if cuda:
+        ref16 = _trainer(fresh(), dataset, steps, batch, lr, True, device)
+        r["seq2seq_trainer_bf16"] = lambda: ref16.train()
+    ours = _Ours(fresh(), examples, steps, batch, lr, device, "bf16" if cuda else "fp32", total=10**6)
+    r["ours"] = ours
+
+    def check() -> dict:
+        """Loss curves of both routes from the same initial weights (S steps, same lr schedule), and test-set
+        generation throughput of Seq2SeqTrainer.predict(predict_with_generate) against ours."""
+        S = 8 if quick else 150
+        seed_everything(1)
+        t = _trainer(fresh(), dataset, S, batch, lr, False, device, logging_steps=1)
+        t.train()
+        ref_loss = [h["loss"] for h in t.state.log_history if "loss" in h]
+        seed_everything(1)
+        o = _Ours(fresh(), examples, S, batch, lr, device, "bf16" if cuda else "fp32", total=S)
+        o()
+        our_loss = [float(x) for x in o.losses]
+        k = max(1, S // 5)
+        gen_n = 16 if quick else 512
+        test = dataset.select(range(gen_n))
+        model = o.model
+        t_pred = _trainer(model, test, 1, batch, lr, False, device)
+        t0 = time.perf_counter()
+        t_pred.predict(test, max_new_tokens=20, min_new_tokens=20)
+        ref_gen = gen_n / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        generate_ids(model, [e["input_ids"] for e in examples[:gen_n]], 0, 20, 16 if quick else 128, device,
+                     "bf16" if cuda else "fp32")
+        our_gen = gen_n / (time.perf_counter() - t0)
+        return {"loss_ref_first": float(np.mean(ref_loss[:k])), "loss_ref_last": float(np.mean(ref_loss[-k:])),
+                "loss_ours_first": float(np.mean(our_loss[:k])), "loss_ours_last": float(np.mean(our_loss[-k:])),
+                "loss_curve_ref": ref_loss, "loss_curve_ours": our_loss,
+                "generation_samples_per_s": {"seq2seq_trainer_predict": ref_gen, "ours": our_gen,
+                                             "ratio": our_gen / ref_gen}}
+
+    return Bench(routes=r, reference="seq2seq_trainer", items_per_call=batch * steps, unit="samples/s",
+                 config={"shape": "tiny" if quick else "t5-small", "max_source": max_source, "max_target": max_target,
+                         "batch": batch, "steps_per_call": steps, "device": str(device), "examples": n},
+                 warmup=1, repeats=1 if quick else 2, rounds=1 if quick else 3, check=check,
+                 notes="reference fp32 (and bf16=True on GPU); ours: bf16 autocast, fused AdamW, SDPA, length buckets")
+
+
+def bench_summary():
+    """The committed bench records (GPU), or one line saying there are none yet; returns a DataFrame or None."""
+    import pandas as pd
+    from IPython.display import Markdown, display
+
+    from replicate.results import committed_records, provenance
+
+    recs = [r for r in committed_records("t5_xsum", "bench") if not r["config"].get("quick")]
+    if not recs:
+        print("No committed bench record yet (the lead runs `replicate bench t5_xsum` on an H100 and commits it).")
+        return None
+    rec = recs[-1]
+    b = rec["bench"]
+    df = pd.DataFrame({"samples/s": b["throughput"], "x reference": b["ratio"]})
+    epoch_min = {k: 204_045 / v / 60 for k, v in b["throughput"].items()}
+    df["XSum epoch (min)"] = pd.Series(epoch_min)
+    display(Markdown(f"**Fine-tuning throughput, t5-small shapes, batch 16** ({provenance(rec)})"))
+    display(df)
+    c = b.get("check", {})
+    if c:
+        g = c["generation_samples_per_s"]
+        display(Markdown(
+            f"Loss, first / last steps: Trainer {c['loss_ref_first']:.3f} / {c['loss_ref_last']:.3f}, ours "
+            f"{c['loss_ours_first']:.3f} / {c['loss_ours_last']:.3f}. Generation (20 new tokens): Trainer.predict "
+            f"{g['seq2seq_trainer_predict']:.0f} samples/s, ours {g['ours']:.0f} samples/s (x{g['ratio']:.1f})."))
+    return df
