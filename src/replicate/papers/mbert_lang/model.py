@@ -1,0 +1,200 @@
+"""The model side: tokenizer and BERT masked LM (generated or pretrained m-BERT), language means R_L^l (Sec. 2),
+the shift h^l + v applied at layer l inside the model (Eq. 1, Eq. 2, Sec. 3.1), MLM decoding and mean-pooled
+sentence embeddings (Sec. 4.1).
+
+Layer numbering follows ``output_hidden_states``: layer 0 is the embedding output, layer l >= 1 the output of the
+l-th transformer layer (m-BERT: 0..12).
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+
+
+# ------------------------------------------------------------------------------------------------ tokenizer/model
+def train_tokenizer(texts: Iterable[str], vocab_size: int):
+    """A cased WordPiece tokenizer trained offline with ``tokenizers`` (m-BERT's kind: BERT pre-tokenizer, which
+    splits CJK characters), wrapped as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False, clean_text=True,
+                                                handle_chinese_chars=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    from tokenizers import decoders
+    tok.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]")
+
+
+def small_bert(vocab_size: int, hidden_size: int, num_layers: int, num_heads: int, max_len: int):
+    """A BertForMaskedLM from a BertConfig (random init), the generated profiles' stand-in for m-BERT."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    cfg = BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
+                     num_attention_heads=num_heads, intermediate_size=4 * hidden_size,
+                     max_position_embeddings=max(64, max_len + 2), attn_implementation="sdpa")
+    return BertForMaskedLM(cfg)
+
+
+def load_pretrained(name_or_path: str):
+    """m-BERT (or any BERT-like masked LM) by Hugging Face id or local folder: (tokenizer, model)."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name_or_path), AutoModelForMaskedLM.from_pretrained(name_or_path)
+
+
+def encoder_of(model):
+    """The BertModel inside a BertForMaskedLM / BertForTokenClassification (or the model itself)."""
+    return getattr(model, "bert", model)
+
+
+def num_layers(model) -> int:
+    return encoder_of(model).config.num_hidden_layers
+
+
+# ------------------------------------------------------------------------------------------------ batching
+def batches(tokenizer, texts: Sequence[str], batch_size: int, max_len: int, sort: bool = True):
+    """Yield (indices, encoding) over ``texts``; length-sorted batches waste little on padding."""
+    order = list(range(len(texts)))
+    if sort:
+        lengths = [len(t) for t in texts]
+        order.sort(key=lambda i: lengths[i])
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_len,
+                        return_tensors="pt")
+        yield idx, enc
+
+
+# ------------------------------------------------------------------------------------------------ language means
+@torch.no_grad()
+def language_means(model, tokenizer, texts: Sequence[str], device, max_tokens: int, batch_size: int = 64,
+                   max_len: int = 128, autocast=None) -> torch.Tensor:
+    """R_L^l = E_{x_i in C}[h^l_{x_i}] (Sec. 2) for every layer l: (layers + 1, hidden), float32.
+
+    The mean is over all non-pad tokens ([CLS] and [SEP] included), in one pass over the corpus up to
+    ``max_tokens`` tokens, accumulated on the device."""
+    model.eval()
+    enc_model = encoder_of(model)
+    total, count = None, 0
+    for _, enc in batches(tokenizer, texts, batch_size, max_len, sort=False):
+        enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        with autocast or contextlib.nullcontext():
+            out = enc_model(**enc, output_hidden_states=True)
+        m = enc["attention_mask"].unsqueeze(-1).float()
+        s = torch.stack([(h.float() * m).sum(dim=(0, 1)) for h in out.hidden_states])
+        total = s if total is None else total + s
+        count += int(m.sum())
+        if count >= max_tokens:
+            break
+    return (total / count).cpu()
+
+
+# ------------------------------------------------------------------------------------------------ the shift
+def _layer_module(model, layer: int):
+    enc = encoder_of(model)
+    if layer == 0:
+        return enc.embeddings
+    return enc.encoder.layer[layer - 1]
+
+
+@contextlib.contextmanager
+def shift(model, layer: int, vector: torch.Tensor | None):
+    """Add ``vector`` to the hidden state of every position at ``layer`` while the remaining layers run.
+
+    MDS (Eq. 2, Sec. 3.1): vector = alpha (R_{L2}^l - R_{L1}^l); Zero-mean (Eq. 1): vector = -R_L^l. ``vector`` may
+    also be (batch, hidden) for one shift per sentence. ``None`` changes nothing."""
+    if vector is None:
+        yield
+        return
+
+    def hook(_module, _inputs, output):
+        h = output[0] if isinstance(output, tuple) else output
+        v = vector.to(h.device, h.dtype)
+        h = h + (v.unsqueeze(1) if v.dim() == 2 else v)
+        return (h, *output[1:]) if isinstance(output, tuple) else h
+
+    handle = _layer_module(model, layer).register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+# ------------------------------------------------------------------------------------------------ decoding
+@torch.no_grad()
+def decode(model, tokenizer, texts: Sequence[str], device, layer: int, vector: torch.Tensor | None,
+           batch_size: int = 64, max_len: int = 128, autocast=None) -> list[list[str]]:
+    """Feed ``texts`` (no masking), shift layer ``layer`` by ``vector``, and read the MLM head's argmax at every
+    non-special position (Sec. 3.1). Returns the output tokens per sentence."""
+    model.eval()
+    out: list[list[str] | None] = [None] * len(texts)
+    special = set(tokenizer.all_special_ids)
+    for idx, enc in batches(tokenizer, texts, batch_size, max_len):
+        ids = enc["input_ids"].to(device)
+        mask = enc["attention_mask"].to(device)
+        with shift(model, layer, vector), (autocast or contextlib.nullcontext()):
+            logits = model(input_ids=ids, attention_mask=mask).logits
+        pred = logits.argmax(-1).cpu()
+        for row, i in enumerate(idx):
+            keep = [j for j, t in enumerate(enc["input_ids"][row].tolist())
+                    if t not in special and enc["attention_mask"][row, j]]
+            out[i] = tokenizer.convert_ids_to_tokens(pred[row, keep].tolist())
+    return out  # type: ignore[return-value]
+
+
+def tokens(tokenizer, texts: Sequence[str], max_len: int = 128) -> list[list[str]]:
+    """The non-special tokens of each text (the reference side of BLEU-1 and the token sets V_L)."""
+    enc = tokenizer(list(texts), truncation=True, max_length=max_len, add_special_tokens=False)
+    return [tokenizer.convert_ids_to_tokens(ids) for ids in enc["input_ids"]]
+
+
+# ------------------------------------------------------------------------------------------------ embeddings
+@torch.no_grad()
+def sentence_embeddings(model, tokenizer, texts: Sequence[str], device, layer: int, batch_size: int = 64,
+                        max_len: int = 128, autocast=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean pooling of layer ``layer`` over all non-pad tokens (XTREME's convention; Sec. 4.1).
+
+    Returns (embeddings (n, hidden) float32 on CPU, token counts (n,)); the token-weighted mean of the embeddings
+    is then the layer's language mean over this data set, which the retrieval shifts use."""
+    model.eval()
+    enc_model = encoder_of(model)
+    embs = torch.empty(len(texts), enc_model.config.hidden_size)
+    counts = torch.empty(len(texts))
+    for idx, enc in batches(tokenizer, texts, batch_size, max_len):
+        enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        with autocast or contextlib.nullcontext():
+            h = enc_model(**enc, output_hidden_states=True).hidden_states[layer].float()
+        m = enc["attention_mask"].unsqueeze(-1).float()
+        n = m.sum(1)
+        embs[idx] = ((h * m).sum(1) / n).cpu()
+        counts[idx] = n.squeeze(-1).cpu()
+    return embs, counts
+
+
+def save(model, tokenizer, folder: Path) -> None:
+    """save_pretrained both into ``folder`` (via a temporary sibling, then a rename)."""
+    import os
+    import shutil
+    import tempfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
