@@ -1,0 +1,139 @@
+"""Model shapes, the three losses on a tiny model, test time without the label side, training/resume, profiles,
+the bench's quick mode."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from replicate import chapters
+from replicate.config import UsageError
+from replicate.papers.gudn import data as gdata
+from replicate.papers.gudn.model import GUDN, ClusterRanker, make_encoder
+from replicate.papers.gudn.profiles import PROFILES
+from replicate.papers.gudn.train import Batcher
+
+P = replace(PROFILES["smoke"], hidden=32, layers=3, heads=2, intermediate=64, feature_layers=2, max_len=24,
+            label_max_len=8, n_train=40, n_test=16, n_labels=20, n_topics=4, doc_words=20, epochs=1,
+            vocab_size=300, feature_mse="cls")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    labels, splits = gdata.generate(40, 16, 20, 4, 20, seed=0)
+    d = gdata.load_folder(gdata.write_layout(tmp_path_factory.mktemp("g") / "gen", labels, splits))
+    return d, gdata.train_tokenizer(d.train.texts + [" ".join(d.labels)], 300)
+
+
+def tiny(tok, n_labels, label_input="raw", pooler=False, ranker=None):
+    torch.manual_seed(0)
+    return GUDN(make_encoder(P, len(tok), pooler=pooler), n_labels, P.feature_layers, 0.0, label_input, ranker)
+
+
+def test_feature_shapes(corpus):
+    d, tok = corpus
+    m = tiny(tok, d.n_labels, pooler=True)
+    b = Batcher(tok, d.train, P.max_len, P.label_max_len)(range(4), "cpu")
+    E, Pool = m.features(b["ids"], b["mask"])
+    assert E.shape == (4, P.feature_layers * P.hidden) and Pool.shape == (4, P.hidden)
+    assert b["label_ids"].shape[1] <= P.label_max_len and b["y"].shape == (4, d.n_labels)
+    assert m.rank(b["ids"], b["mask"], 5).shape == (4, 5)
+
+
+@pytest.mark.parametrize("term,flags", [("class", {}), ("feature", {}), ("link", {})])
+def test_each_loss_goes_down_on_a_fixed_batch(corpus, term, flags):
+    d, tok = corpus
+    m = tiny(tok, d.n_labels)
+    b = Batcher(tok, d.train, P.max_len, P.label_max_len)(range(8), "cpu")
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    first = None
+    for _ in range(15):
+        out = m(b, use_feature=True, use_link=True, feature_mse="cls")
+        opt.zero_grad()
+        out[term].backward()
+        opt.step()
+        first = first if first is not None else float(out[term].detach())
+    assert float(m(b, feature_mse="cls")[term]) < 0.8 * first
+
+
+def test_onehot_label_input_and_pooler_mse(corpus):
+    d, tok = corpus
+    m = tiny(tok, d.n_labels, label_input="onehot", pooler=True)
+    b = Batcher(tok, d.train, P.max_len, P.label_max_len, label_side=False)(range(4), "cpu")
+    out = m(b, feature_mse="pooler")
+    assert set(out) == {"class", "feature", "link", "total"}
+    assert torch.isclose(out["total"], out["class"] + out["feature"] + out["link"])
+
+
+def test_label_side_is_unused_at_test_time(corpus):
+    d, tok = corpus
+    m = tiny(tok, d.n_labels).eval()
+    b = Batcher(tok, d.train, P.max_len, P.label_max_len)(range(4), "cpu")
+    calls = []
+    h = m.bert.register_forward_hook(lambda mod, a, kw=None: calls.append(1))
+    top = m.rank(b["ids"], b["mask"], 3)
+    h.remove()
+    assert len(calls) == 1  # one BERT pass, over the text only
+    b2 = dict(b, label_ids=torch.zeros_like(b["label_ids"]))  # changing the label input changes nothing
+    assert torch.equal(top, m.rank(b2["ids"], b2["mask"], 3))
+    with pytest.raises(TypeError):
+        m.rank(b["ids"], b["mask"], 3, b["label_ids"])
+
+
+def test_cluster_ranker_dynamic_negative_sampling(corpus):
+    d, tok = corpus
+    from replicate.papers.gudn.model import label_clusters
+
+    cl = label_clusters(d.train.texts, d.train.Y, 4)
+    assert cl.shape == (d.n_labels,) and cl.max() < 4
+    r = ClusterRanker(P.feature_layers * P.hidden, cl, top_b=2, emb_dim=16)
+    m = tiny(tok, d.n_labels, ranker=r)
+    b = Batcher(tok, d.train, P.max_len, P.label_max_len)(range(8), "cpu")
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    l0 = float(m(b)["class"])
+    for _ in range(10):
+        loss = m(b)["class"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(m(b)["class"]) < l0
+    top = m.eval().rank(b["ids"], b["mask"], 5)
+    assert top.shape == (8, 5) and int(top.min()) >= 0 and int(top.max()) < d.n_labels
+
+
+def test_fit_and_resume(corpus, tmp_path):
+    from replicate.papers.gudn.train import fit
+    from replicate.train import Checkpointer
+
+    d, tok = corpus
+    p = replace(P, epochs=2, batch_size=8, lr=2e-3, device="cpu")
+    ck = Checkpointer(tmp_path / "ck.pt")
+    one = fit(replace(p, epochs=1), d, tok, "gudn", ck, log=lambda *a: None)
+    assert ck.path.is_file() and one["curves"]["epoch"] == [1]
+    # resuming the 2-epoch run from the 1-epoch checkpoint: the schedule differs (total steps), so only check it runs
+    resumed = fit(p, d, tok, "gudn", ck, log=lambda *a: None)
+    assert resumed["curves"]["epoch"] == [1, 2]
+    assert resumed["curves"]["loss_class"][0] == one["curves"]["loss_class"][0]  # epoch 1 came from the checkpoint
+    assert set(resumed["metrics"]) >= {"P@1", "P@3", "P@5", "nDCG@5", "PSP@5"}
+    assert resumed["curves"]["loss_feature"][1] is not None
+
+
+def test_profiles_resolve_and_bad_values_raise():
+    ch = chapters.get("gudn")
+    for name in ("smoke", "gpu", "paper"):
+        ch.resolve(name)
+    assert ch.resolve("paper").n_epochs == 40 and ch.resolve("paper", {"dataset": "wiki500k"}).n_epochs == 20
+    with pytest.raises(UsageError, match="valid choices"):
+        ch.resolve("smoke", {"feature_mse": "l2"})
+    with pytest.raises(UsageError, match="valid choices"):
+        ch.resolve("smoke", {"variants": "bert,gudx"})
+    with pytest.raises(UsageError):
+        ch.resolve("smoke", {"feature_layers": 99})
+
+
+def test_bench_quick_runs():
+    from replicate import bench
+
+    r = bench.run("gudn", quick=True, store=False)
+    assert set(r["throughput"]) == {"reference", "ours"} and r["reference"] == "reference"
+    assert r["check"]["reference"] == pytest.approx(r["check"]["ours"], rel=1e-3)
