@@ -1,0 +1,1 @@
+"""3D Causal ShuffleNet in dual paths for efficient action recognition (Zhao & Zheng), UCF101."""
