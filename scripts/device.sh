@@ -16,15 +16,17 @@ python3 -m ipykernel install --prefix /tmp/site --name python3 >/dev/null 2>&1
 export JUPYTER_PATH=/tmp/site/share/jupyter
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 status=0
+# Pack what came out after every step, so a run cut off by the call's time limit still returns what finished.
+save() { tar czf "$OUT/results.tgz" results; (cd book/executed 2>/dev/null && tar czf "$OUT/executed.tgz" .); }
 for ch in $run_chapters; do
   start=$(date +%s)
   timeout "${RUN_LIMIT:-300}" python3 -m replicate run "$ch" --profile gpu -q 2>&1 | tee -a "$OUT/device.log" || status=1
-  echo "== $ch gpu profile: $(( $(date +%s) - start )) s"
+  echo "== $ch gpu profile: $(( $(date +%s) - start )) s" | tee -a "$OUT/device.log"
+  save
 done
 for ch in $bench_chapters; do
   timeout "${BENCH_LIMIT:-180}" python3 -m replicate bench "$ch" 2>&1 | tee -a "$OUT/device.log" || status=1
+  save
 done
-tar czf "$OUT/results.tgz" results
-(cd book/executed 2>/dev/null && tar czf "$OUT/executed.tgz" .)
 echo "device.sh done in $SECONDS s"
 exit $status
