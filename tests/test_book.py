@@ -9,7 +9,11 @@ from replicate import chapters
 
 # What each chapter's pages must show (the tables and figures the paper is known for), as text in the HTML.
 EXPECT = {
-    "neural_mechanics": ["residual", "theory", "relative error"],
+    "neural_mechanics": ["residual", "theory", "relative error", "steps/s"],
+    "gudn": ["P@1", "Table 3", "one-hot", "feature loss"],
+    "t5_xsum": ["ROUGE", "Lead-3", "Random-3", "sweep", "typo", "attention"],
+    "mbert_lang": ["BLEU-1", "convert rate", "Tatoeba", "BUCC", "Table 6", "Table 7", "POS", "tokens/s"],
+    "causal_shufflenet": ["top-1", "top-5", "confusion", "Table 2", "streaming"],
 }
 
 

@@ -30,6 +30,15 @@ NOTEBOOKS = {
         "recs = E.gpu_records('means')\nif recs:\n    print(E.provenance(recs[-1]))\n"
         "    F.means_figure(recs[-1], 'gpu', E.gpu_params().shift_layer)\nelse:\n"
         "    print('No committed GPU record for `means` yet (the lead runs the gpu profile and commits results/mbert_lang/gpu/).')",
+        "## Speed (`replicate bench mbert_lang`, GPU)\nLanguage-mean extraction at bert-base-multilingual shapes "
+        "(random init, batch 16 x 512) in tokens/s: the reference is a plain padded fp32 forward of the same model in "
+        "the same run (the issue's goal: at least 1M tokens/s). The check gives the largest relative difference of "
+        "our means from the fp32 ones, and the seconds that top-1 cosine retrieval and margin mining take over "
+        "BUCC-sized sets (100k sentences per side).",
+        "from replicate import bench\nfrom replicate.results import provenance\n\nrecs = bench.committed('mbert_lang')\n"
+        "if recs:\n    table(bench.record_table(recs[0]), 'Language-mean extraction throughput', 'bench', floatfmt='{:.4g}',\n"
+        "          note=provenance(recs[0]) + f\"; check: {recs[0]['bench'].get('check')}\")\nelse:\n"
+        "    print('No committed bench record yet: run `replicate bench mbert_lang` on a GPU and commit results/mbert_lang/bench/.')",
     ],
     "02_token_translation": [
         "# Unsupervised token translation with Mean Difference Shift\n\nSec. 3: feed a sentence of $L_1$, add "

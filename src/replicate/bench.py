@@ -119,3 +119,22 @@ def format_result(chapter: str, r: dict) -> str:
     if "peak_memory_gib" in r:
         lines.append(f"  peak GPU memory: {r['peak_memory_gib']:.2f} GiB")
     return "\n".join(lines)
+
+
+def committed(chapter: str) -> list[dict]:
+    """The chapter's committed bench records from a GPU run (not ``--quick``), newest first."""
+    from .results import committed_records
+
+    recs = [r for r in committed_records(chapter, "bench") if not r.get("config", {}).get("quick")]
+    return sorted(recs, key=lambda r: r.get("meta", {}).get("created", ""), reverse=True)
+
+
+def record_table(record: dict):
+    """One bench record as a table: route, throughput, ratio to the reference route, time per call."""
+    import pandas as pd
+
+    b = record["bench"]
+    rows = [{"route": n + (" (reference)" if n == b["reference"] else ""), f"throughput ({b['unit']})": v,
+             "ratio to reference": b["ratio"][n], "ms per call": 1e3 * b["seconds_per_call"][n]}
+            for n, v in b["throughput"].items()]
+    return pd.DataFrame(rows).set_index("route")

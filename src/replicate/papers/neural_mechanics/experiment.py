@@ -259,6 +259,14 @@ def error_table(records: list[dict], by_group: bool = True) -> pd.DataFrame:
     return df.groupby(["net", "lambda", "beta", "kind"]).max(numeric_only=True).reset_index()
 
 
+def diverged(records: list[dict]) -> list[tuple]:
+    """(net, lambda, beta) of the runs whose tracked quantities went non-finite (no error can be computed)."""
+    def bad(v):
+        return v is None or (isinstance(v, float) and not math.isfinite(v))
+    return sorted({(r["config"]["net"], r["config"]["lam"], r["config"]["beta"]) for r in records
+                   if r["metrics"] and all(bad(v) for v in r["metrics"].values())})
+
+
 def overall(records: list[dict]) -> dict[str, float]:
     """The chapter's headline numbers: max relative errors over all runs and groups."""
     df = error_table(records)
