@@ -39,7 +39,10 @@ causal model has 613,661 parameters (the paper: 0.61M). Our multiply-add counts 
 that table was made with another counting tool whose conventions we could not reproduce from the papers; we show
 both rather than tune ours. The paper's buffer reading (12-wide first conv, buffer after it, fast path at full
 frame rate) costs about 1.8x the multiply-adds of the authors' code (which downsamples the fast path in time)."""),
-    ("code", "table(report.counts_vs_reported(), 'Counts against the reported figures', 'paper (counted, no training needed)')"),
+    ("md", """The counts against the figures the paper reports (the baselines with Efficient-3DCNNs' 600-class head, the
+causal model in the authors' configuration with 101 classes, 16x112x112) are kept as a small result record
+(`counts`), which the replication scoreboard reads."""),
+    ("code", "from replicate.papers.causal_shufflenet import experiment\nfrom replicate.results import provenance\ncounts = experiment.counts(profile)\nprint(provenance(counts))\ntable(report.counts_vs_reported(counts), 'Counts against the reported figures', 'paper (counted, no training needed)')"),
 ])
 
 nb("02_train_and_confusion", """# Training, accuracy and the confusion matrix

@@ -1,10 +1,11 @@
 """The replication scoreboard: every number the papers report, beside ours, built from result records.
 
-A record says which reported numbers it measured through ``metrics["reported"]``: a mapping from keys of the
-chapter's ``reported.yaml`` to our value in the paper's unit. For each reported number the scoreboard takes the
-record closest to the paper's setting (profile ``paper``, then ``gpu``, then ``smoke``; the newest among equals).
-Only a ``paper``-profile value is judged against the paper's tolerance; anything else is "not run" in the paper's
-setting, with the closest run shown for context.
+Each chapter says which reported numbers its records measure through a hook, ``replicate.papers.<chapter>.
+scoreboard.measured(records) -> {key: (value, record)}``: given all records of one profile, our value (in the
+paper's unit) of each key of the chapter's ``reported.yaml`` that those records measure *in the paper's setting*
+(its data set; a run on generated data measures none), with the record it came from. The scoreboard asks the
+profiles in order ``paper``, ``gpu``, ``smoke`` and keeps the first value per key. Only a ``paper``-profile value
+is judged against the paper's tolerance; anything else is "not run" in the paper's setting, shown for context.
 """
 from __future__ import annotations
 
@@ -37,28 +38,38 @@ def _records(roots: Iterable[Path]) -> list[dict]:
     return out
 
 
+def _hook(chapter: str):
+    import importlib
+
+    try:
+        return importlib.import_module(f"replicate.papers.{chapter}.scoreboard").measured
+    except ModuleNotFoundError:
+        return None
+
+
 def table(roots: Iterable[Path] | None = None) -> pd.DataFrame:
     roots = list(roots) if roots is not None else [paths.committed_results_dir(), paths.results_dir()]
     recs = _records(roots)
     rows = []
     for ch in chapters.names():
         rep = reported.load(ch)
+        hook = _hook(ch)
         best: dict[str, tuple] = {}
-        for rec in recs:
-            if rec.get("chapter") != ch or rec.get("profile") not in PREFERENCE:
+        for profile in PREFERENCE:
+            mine = [r for r in recs if r.get("chapter") == ch and r.get("profile") == profile]
+            if not mine or hook is None:
                 continue
-            for key, value in (rec.get("metrics", {}).get("reported") or {}).items():
-                if key not in rep or value is None:
-                    continue
-                rank = (PREFERENCE.index(rec["profile"]), "".join(chr(255 - ord(c)) for c in rec["meta"]["created"]))
-                if key not in best or rank < best[key][0]:
-                    best[key] = (rank, value, rec)
+            for key, (value, rec) in hook(mine).items():
+                if key not in rep:
+                    raise KeyError(f"{ch}: the scoreboard hook gave {key!r}, which is not in reported.yaml")
+                if key not in best and value is not None:
+                    best[key] = (value, rec)
         for key, r in rep.items():
             paper = r.get("value")
             row = {"chapter": ch, "number": r.get("what", key), "paper": paper, "ours": None, "difference": None,
                    "unit": r.get("unit", ""), "profile": "", "device": "", "date": "", "verdict": "not run"}
             if key in best:
-                _, value, rec = best[key]
+                value, rec = best[key]
                 meta = rec["meta"]
                 dev = meta.get("device", {})
                 row.update(ours=value, difference=None if paper is None else value - paper, profile=rec["profile"],

@@ -221,3 +221,13 @@ def run(kind: str, p, profile: str, force: bool = False) -> dict:
         return train(kind, p, vs, ckpt)
 
     return store.run(f"train-{kind}", config, fn, seed=p.seed, force=force)
+
+
+def counts(profile: str, force: bool = False) -> dict:
+    """The record of Table 2's parameter and multiply-add counts at the reference configuration
+    (``report.COUNTS_CONFIG``: 600-class baselines, the 101-class causal model, 16x112x112), whatever the profile
+    (the models are built on the meta device at full size, so it is cheap); stored under the profile's results."""
+    from .report import COUNTS_CONFIG, reference_counts
+
+    return ResultStore(CHAPTER, profile).run("counts", COUNTS_CONFIG, lambda: {"metrics": reference_counts(COUNTS_CONFIG)},
+                                             force=force)
