@@ -81,8 +81,12 @@ def _batch(ds, n: int):
 # ------------------------------------------------------------------------------------------------------------
 # Training with the tracker
 
-def _batches(ds, batch_size: int, device, seed: int, full_batch: bool):
-    """Endless mini-batches: random permutations of a tensor data set (on device), or a DataLoader."""
+def _batches(ds, batch_size: int, device, seed: int, full_batch: bool, skip: int = 0):
+    """Endless mini-batches: random permutations of a tensor data set (on device), or a DataLoader.
+
+    ``skip``: batches already consumed (a resumed run). The tensor route replays the same permutations and
+    continues exactly where the interrupted run stopped; the DataLoader route (image folders) starts a fresh
+    shuffle seeded with ``seed + skip`` instead of reading the skipped images again."""
     if full_batch:
         X, y = _batch(ds, batch_size)
         X, y = X.to(device), y.to(device)
@@ -92,14 +96,19 @@ def _batches(ds, batch_size: int, device, seed: int, full_batch: bool):
         X, y = ds.X.to(device), ds.y.to(device)
         g = torch.Generator().manual_seed(seed)
         n = len(y)
+        per_epoch = n // batch_size
+        for _ in range(skip // per_epoch):
+            torch.randperm(n, generator=g)
+        first = (skip % per_epoch) * batch_size
         while True:
             perm = torch.randperm(n, generator=g).to(device)
-            for i in range(0, n - batch_size + 1, batch_size):
+            for i in range(first, n - batch_size + 1, batch_size):
                 idx = perm[i:i + batch_size]
                 yield X[idx], y[idx]
+            first = 0
     from torch.utils.data import DataLoader
 
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed + skip)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=8, generator=g,
                         pin_memory=device.type == "cuda", persistent_workers=True)
     while True:
@@ -128,7 +137,7 @@ def train(params, net: str, ds, *, eta: float, lam: float, beta: float, batch_si
         tracker.load_state_dict(state["tracker"])
         set_rng_state(state["rng"])
         start, losses = state["step"], state["losses"]
-    batches = _batches(ds, batch_size, device, params.seed + start, full_batch)
+    batches = _batches(ds, batch_size, device, params.seed, full_batch, skip=start)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     acc = torch.zeros((), device=device)
