@@ -1,5 +1,6 @@
 """The built book in a real browser (headless Chromium driven by Playwright): every page opens with no console
-error, no failed or off-machine request, no broken image and no broken internal link. Screenshots are saved.
+error, no failed or off-machine request, no broken image, no broken internal link, and all math typeset by the
+packaged MathJax. Screenshots are saved.
 
 Chromium comes from Debian (`apt-get install chromium`; .ci/run installs it). Without it the test is skipped
 on a developer's machine and fails in CI."""
@@ -77,8 +78,13 @@ def test_every_page_in_headless_chromium(built_book, server, session_tmp):
             page.goto(f"{server}/{rel}", wait_until="networkidle")
             broken = page.evaluate("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
             problems += [f"{rel}: broken image {src}" for src in broken]
-            if "$" in p.read_text() or "math" in p.read_text():
-                page.wait_for_timeout(200)
+            # math is typeset by the packaged MathJax: every math element becomes an mjx-container
+            math, typeset = page.evaluate("""async () => {
+                if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+                return [document.querySelectorAll('.math').length, document.querySelectorAll('mjx-container').length];
+            }""")
+            if typeset < math:
+                problems.append(f"{rel}: {math - typeset} of {math} math elements not typeset by MathJax")
             page.screenshot(path=str(shots / f"{i:02d}-{rel.replace('/', '_')}.png"), full_page=False)
         browser.close()
     print(f"screenshots in {shots}")
