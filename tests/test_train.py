@@ -62,3 +62,15 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert ck.load()["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["state.pt"], "no partial file is left behind"
+
+
+def test_set_threads_follows_the_environment(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("REPLICATE_THREADS", "1")
+        train.set_threads()
+        assert torch.get_num_threads() == 1
+        train.set_threads(2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

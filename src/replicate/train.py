@@ -69,8 +69,9 @@ def progress(iterable: Iterable | None = None, **kwargs):
 
 
 def set_threads(n: int | None = None) -> None:
-    """Use the machine's cores for CPU work (torch defaults can oversubscribe small machines)."""
-    n = n or os.cpu_count() or 1
+    """Use the machine's cores for CPU work (torch defaults can oversubscribe small machines). Without ``n``:
+    REPLICATE_THREADS, else OMP_NUM_THREADS (torchrun sets it per worker), else every core."""
+    n = n or int(os.environ.get("REPLICATE_THREADS") or os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
     torch.set_num_threads(max(1, n))
 
 

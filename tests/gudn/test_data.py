@@ -71,3 +71,16 @@ def test_tokenizer_cuts_to_max_len():
     assert enc["input_ids"].shape == (2, 16) and enc["attention_mask"][1].sum() < 16
     assert enc["input_ids"][0, 0] == tok.cls_token_id
     assert gdata.encode(tok, ["gamma"], 16, pad_to_max=True)["input_ids"].shape == (1, 16)
+
+
+def test_trained_tokenizer_is_cached_so_a_restart_gets_the_same_ids(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLICATE_DATA", str(tmp_path))
+    from replicate.papers.gudn import data as gdata
+
+    corpus = [f"label{i % 7} text about topic {i % 5} and word{i % 11}" for i in range(60)]
+    a = gdata.cached_tokenizer(corpus, 80)
+    b = gdata.cached_tokenizer(corpus, 80)
+    assert a.get_vocab() == b.get_vocab()
+    assert len(list((tmp_path / "gudn").glob("tokenizer-*"))) == 1
+    gdata.cached_tokenizer(corpus[:-1], 80)
+    assert len(list((tmp_path / "gudn").glob("tokenizer-*"))) == 2, "another corpus gets its own tokenizer"

@@ -247,7 +247,33 @@ def tokenizer_for(params, data: XMLData):
 
         return AutoTokenizer.from_pretrained(params.bert)
     corpus = data.train.texts + [" ".join(data.labels)]
-    return train_tokenizer(corpus, params.vocab_size)
+    return cached_tokenizer(corpus, params.vocab_size)
+
+
+def cached_tokenizer(corpus: list[str], vocab_size: int):
+    """``train_tokenizer`` once per corpus, kept in the data cache: WordPiece training is not deterministic in its
+    token ids from one process to the next, so a resumed run (whose checkpoint holds the embedding) and every rank
+    of a distributed run must load the same trained tokenizer rather than train their own."""
+    from transformers import BertTokenizerFast
+
+    h = hashlib.sha256(f"{vocab_size}\n".encode())
+    for t in corpus:
+        h.update(t.encode())
+        h.update(b"\0")
+    folder = paths.data_dir() / "gudn" / f"tokenizer-{h.hexdigest()[:16]}"
+    if (folder / "tokenizer.json").is_file():
+        return BertTokenizerFast.from_pretrained(str(folder))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tokenizer-", dir=folder.parent))
+    tok = train_tokenizer(corpus, vocab_size, tmp)
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another process saved it first: use that one
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        return BertTokenizerFast.from_pretrained(str(folder))
+    return tok
 
 
 def encode(tok, texts: list[str], max_len: int, pad_to_max: bool = False):

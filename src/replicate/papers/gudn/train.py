@@ -49,6 +49,16 @@ def _is_dist() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def _rank0_tokenizer(tok):
+    """Every rank takes rank 0's tokenizer: WordPiece training on the same texts gives the same tokens but not the
+    same ids in two processes, so each rank's own tokenizer would feed the shared embedding different ids."""
+    if not _is_dist():
+        return tok
+    box = [tok if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def _allreduce_mean(x: torch.Tensor) -> torch.Tensor:
     if _is_dist():
         dist.all_reduce(x)
@@ -123,6 +133,7 @@ def evaluate(model: GUDN, tok, split: gdata.XMLSplit, params, device, w=None, k:
 def fit(params, data: gdata.XMLData, tok, variant: str, ckpt: Checkpointer | None = None, log=print) -> dict:
     """Train one variant; return {"metrics": final test metrics, "curves": per-epoch losses and P@k}."""
     device, rank, world = dist_setup(params.device)
+    tok = _rank0_tokenizer(tok)
     precision = resolve_precision(params.precision, device)
     seed_everything(params.seed)
     flags = variant_flags(variant)
@@ -158,7 +169,10 @@ def fit(params, data: gdata.XMLData, tok, variant: str, ckpt: Checkpointer | Non
         torch.randperm(n, generator=g)
     for epoch in range(start, params.n_epochs):
         t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=g).numpy()[rank::world]  # DistributedSampler-style shard
+        perm = torch.randperm(n, generator=g).numpy()
+        # DistributedSampler-style shard: pad by wrapping around so that every rank takes the same number of steps
+        # (an uneven count leaves one rank waiting in DDP's all-reduce for ever)
+        perm = np.resize(perm, math.ceil(n / world) * world)[rank::world]
         sums = torch.zeros(3, dtype=torch.float64)
         steps = 0
         bar = progress(range(0, len(perm), params.batch_size), desc=f"{variant} epoch {epoch + 1}/{params.n_epochs}",
