@@ -83,13 +83,11 @@ not grow with the video's length, while holding the whole video does.""", [
     if "streaming" in gpu:
         print(provenance(gpu["streaming"]))
         table(pd.DataFrame(gpu["streaming"]["memory"]), "Peak memory against video length, GPU", "gpu")
-from replicate.results import committed_records
-bench = committed_records("causal_shufflenet", "bench")
-if not bench:
+from replicate import bench
+recs = bench.committed("causal_shufflenet")
+if not recs:
     print("No committed bench record yet (results/causal_shufflenet/bench/).")
 else:
-    b = bench[-1]["bench"]
-    print(provenance(bench[-1]))
-    table(pd.DataFrame({"clips/s": b["throughput"], "x reference": b["ratio"]}), "Bench: clips/s (reference: " + b["reference"] + ")", "bench")
-    print(b.get("check"))'''),
+    table(bench.record_table(recs[0]), "Bench: training and streaming clips/s against 3D-ShuffleNetV1 0.5x", "bench",
+          note=provenance(recs[0]) + f"; peak memory and latency: {recs[0]['bench'].get('check')}")'''),
 ])

@@ -68,8 +68,9 @@ NB = {
                    "batch 8, length 512, BERT-base size) of the authors' route (fp32, eager attention, label text "
                    "padded to 512, plain AdamW) against ours (bf16, SDPA, label text padded to its own length, "
                    "fused AdamW) in the same run, with both routes' loss on one batch as a check.", [
-        "from replicate.papers.gudn import experiment as E\nrecs = E.bench_records()\nif recs:\n"
-        "    table(E.bench_table(recs), 'Bench: GUDN training throughput', 'bench', floatfmt='{:.3g}')\nelse:\n"
+        "from replicate import bench\nfrom replicate.results import provenance\n\nrecs = bench.committed('gudn')\nif recs:\n"
+        "    table(bench.record_table(recs[0]), 'Bench: GUDN training throughput (goal: ours >= 3x the reference)', 'bench',\n"
+        "          floatfmt='{:.3g}', note=provenance(recs[0]) + f\"; loss of each route on one batch: {recs[0]['bench'].get('check')}\")\nelse:\n"
         "    print('No committed GPU bench records yet: run `replicate bench gudn` on a GPU and commit results/gudn/bench/.')",
         "md:Below, the harness at tiny shapes on this machine's CPU (`--quick`): it checks the machinery, not the speed.",
         "from replicate import bench\nr = bench.run('gudn', quick=True, store=False)\nprint(bench.format_result('gudn', r))",

@@ -42,19 +42,13 @@ class Params:
     stream_lengths: tuple[int, ...] = (1, 4, 16, 64)  # subclips per video in the streaming-memory table
 
     def validate(self):
-        if self.buffer_mode not in BUFFER_MODES:
-            raise UsageError(f"buffer_mode {self.buffer_mode!r} is unknown; valid choices: {', '.join(BUFFER_MODES)}")
-        if self.dataset not in DATASETS:
-            raise UsageError(f"dataset {self.dataset!r} is unknown; valid choices: {', '.join(DATASETS)}")
+        # buffer_mode, dataset, baseline, device and precision are checked against CHAPTER.choices by config.resolve
         if self.dataset == "generated" and not 2 <= self.num_classes <= 12:
             raise UsageError(f"num_classes must be between 2 and 12 for the generated set, got {self.num_classes}")
         if self.size < 40:
             raise UsageError(f"size must be at least 40 (the baselines' last stage needs 3x3 inputs), got {self.size}")
         if self.buffer_mode == "code" and self.b != 1:
             raise UsageError("buffer_mode 'code' carries exactly one frame; use b=1")
-        if self.baseline not in ("shufflenet_0.5x", "shufflenet_1.0x", "mobilenet_1.0x"):
-            raise UsageError(f"baseline {self.baseline!r} is unknown; valid choices: shufflenet_0.5x, "
-                             "shufflenet_1.0x, mobilenet_1.0x")
         if not 0.0 < self.val_fraction < 1.0:
             raise UsageError(f"val_fraction must lie strictly between 0 and 1, got {self.val_fraction}")
         if len(self.blocks) != 3 or min(self.blocks) < 1:
@@ -83,5 +77,7 @@ CHAPTER = Chapter(
     params=Params,
     profiles=PROFILES,
     description="A dual-path causal shuffle network with a stream buffer; Table 2, confusion matrix, streaming.",
-    choices={"device": ("auto", "cpu", "cuda"), "precision": ("auto", "fp32", "bf16")},
+    choices={"buffer_mode": BUFFER_MODES, "dataset": DATASETS,
+             "baseline": ("shufflenet_0.5x", "shufflenet_1.0x", "mobilenet_1.0x"),
+             "device": ("auto", "cpu", "cuda"), "precision": ("auto", "fp32", "bf16")},
 )

@@ -9,7 +9,7 @@ import os
 import pandas as pd
 
 from replicate import reported
-from replicate.results import ResultStore, committed_records, provenance
+from replicate.results import ResultStore, committed_records
 from replicate.train import Checkpointer, set_threads
 
 from . import data as gdata
@@ -192,20 +192,6 @@ def gpu_records() -> dict[str, dict]:
         if r.get("experiment", "").startswith("train-"):
             out[r["experiment"][len("train-"):]] = r
     return out
-
-
-def bench_records() -> list[dict]:
-    return [r for r in committed_records(CHAPTER, "bench") if not r.get("config", {}).get("quick")]
-
-
-def bench_table(recs: list[dict]) -> pd.DataFrame:
-    rows = []
-    for r in recs:
-        b = r.get("bench", {})
-        for route, thr in b.get("throughput", {}).items():
-            rows.append({"route": route, b.get("unit", "samples/s"): thr, "ratio": b["ratio"][route],
-                         "loss (check)": (b.get("check") or {}).get(route), "where": provenance(r)})
-    return pd.DataFrame(rows)
 
 
 def chapter_params(profile: str):

@@ -52,12 +52,7 @@ class Params:
     fused: bool = True  # fused AdamW, SDPA attention, short label padding (the fast route); False: plain fp32 loop
 
     def validate(self) -> None:
-        for name, valid in (("dataset", DATASETS), ("feature_mse", FEATURE_MSE), ("ranker", RANKERS)):
-            if getattr(self, name) not in valid:
-                raise UsageError(f"parameter {name!r} got {getattr(self, name)!r}; valid choices: {', '.join(valid)}")
-        for v in self.variants:
-            if v not in VARIANTS:
-                raise UsageError(f"parameter 'variants' got {v!r}; valid choices: {', '.join(VARIANTS)}")
+        # dataset, feature_mse, ranker, variants, device and precision are checked against CHAPTER.choices
         if self.feature_layers < 1 or (self.bert is None and self.feature_layers > self.layers):
             raise UsageError(f"parameter 'feature_layers' must be between 1 and layers ({self.layers}), "
                              f"got {self.feature_layers}")
@@ -93,5 +88,6 @@ CHAPTER = Chapter(
     profiles=PROFILES,
     description="BERT with a feature guide (MSE text vs label-name features) and a link guide (classifier on "
                 "label features); P@k tables 2-4 and the feature-loss curves of Figure 3.",
-    choices={"device": ("auto", "cpu", "cuda"), "precision": ("auto", "fp32", "bf16")},
+    choices={"dataset": DATASETS, "feature_mse": FEATURE_MSE, "ranker": RANKERS, "variants": VARIANTS,
+             "device": ("auto", "cpu", "cuda"), "precision": ("auto", "fp32", "bf16")},
 )

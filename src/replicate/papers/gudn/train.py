@@ -226,7 +226,6 @@ def main(argv=None) -> int:
     """Entry point for torchrun (or plain python): train the variants of a profile, store the records on rank 0."""
     from replicate import chapters
     from replicate.config import parse_overrides
-    from replicate.results import ResultStore
 
     ap = argparse.ArgumentParser(prog="python -m replicate.papers.gudn.train")
     ap.add_argument("--profile", default="smoke")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,6 @@ import torch
 from torch import nn
 
 from replicate import paths
-from replicate.config import as_dict
 from replicate.results import ResultStore, config_key
 from replicate.train import Checkpointer, autocast, pick_device, progress, rng_state, seed_everything, set_rng_state
 

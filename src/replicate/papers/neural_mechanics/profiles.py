@@ -45,14 +45,7 @@ class Params:
     checkpoint_every: int = 0  # steps between resumable checkpoints (0: none)
 
     def validate(self) -> None:
-        if self.dataset not in DATASETS:
-            raise UsageError(f"parameter 'dataset' got {self.dataset!r}; valid choices: {', '.join(DATASETS)}")
-        if self.arch not in ARCHS:
-            raise UsageError(f"parameter 'arch' got {self.arch!r}; valid choices: {', '.join(ARCHS)}")
-        if self.device not in DEVICES:
-            raise UsageError(f"parameter 'device' got {self.device!r}; valid choices: {', '.join(DEVICES)}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"parameter 'precision' got {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
+        # dataset, arch, device and precision are checked against CHAPTER.choices by config.resolve
         for name in ("eta", "gf_time"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"parameter {name!r} must be positive, got {getattr(self, name)!r}")

@@ -9,12 +9,10 @@ length-bucketed batches with bf16 autocast, fused AdamW and SDPA attention (``tr
 from __future__ import annotations
 
 import math
-import random
 import tempfile
 import time
 
 import numpy as np
-import torch
 
 from replicate.bench import Bench
 from replicate.train import pick_device, seed_everything
@@ -162,21 +160,21 @@ def routes(quick: bool = False) -> Bench:
 
 def bench_summary():
     """The committed bench records (GPU), or one line saying there are none yet; returns a DataFrame or None."""
-    import pandas as pd
     from IPython.display import Markdown, display
 
-    from replicate.results import committed_records, provenance
+    from replicate import bench
+    from replicate.results import provenance
 
-    recs = [r for r in committed_records("t5_xsum", "bench") if not r["config"].get("quick")]
+    recs = bench.committed("t5_xsum")
     if not recs:
         print("No committed bench record yet (the lead runs `replicate bench t5_xsum` on an H100 and commits it).")
         return None
-    rec = recs[-1]
+    rec = recs[0]
     b = rec["bench"]
-    df = pd.DataFrame({"samples/s": b["throughput"], "x reference": b["ratio"]})
-    epoch_min = {k: 204_045 / v / 60 for k, v in b["throughput"].items()}
-    df["XSum epoch (min)"] = pd.Series(epoch_min)
-    display(Markdown(f"**Fine-tuning throughput, t5-small shapes, batch 16** ({provenance(rec)})"))
+    df = bench.record_table(rec)
+    df["XSum epoch (min)"] = [204_045 / v / 60 for v in b["throughput"].values()]
+    display(Markdown(f"**Fine-tuning throughput, t5-small shapes, batch 16; goal: ours >= 3x the reference** "
+                     f"({provenance(rec)})"))
     display(df)
     c = b.get("check", {})
     if c:

@@ -10,7 +10,6 @@ A fine-tuned model is kept in the data cache (``$REPLICATE_DATA/t5_xsum/runs/<ha
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os

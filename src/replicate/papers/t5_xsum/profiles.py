@@ -64,12 +64,7 @@ class Params:
     n_attention: int = 2
 
     def validate(self) -> None:
-        if self.data not in DATA:
-            raise UsageError(f"parameter 'data' got {self.data!r}; valid choices: {', '.join(DATA)}")
-        if self.device not in DEVICES:
-            raise UsageError(f"parameter 'device' got {self.device!r}; valid choices: {', '.join(DEVICES)}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"parameter 'precision' got {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
+        # data, device and precision are checked against CHAPTER.choices by config.resolve
         positive = ("batch_size", "epochs", "eval_batch_size", "max_source_length", "max_target_length",
                     "gen_max_new_tokens", "gen_long_max_new_tokens", "num_beams", "synth_sentences", "sweep_epochs")
         for name in positive:
@@ -124,4 +119,5 @@ CHAPTER = Chapter(
     params=Params,
     profiles={"smoke": SMOKE, "gpu": GPU, "paper": PAPER},
     description="ROUGE P/R/F of a fine-tuned T5 on XSum, baselines, an lr x batch sweep, noise robustness, attention.",
+    choices={"data": DATA, "device": DEVICES, "precision": PRECISIONS},
 )
