@@ -192,14 +192,32 @@ def test_shift_hook(tiny):
 
 def test_language_means_against_direct_computation(tiny):
     tok, mlm, texts = tiny
-    R = M.language_means(mlm, tok, texts[:6], torch.device("cpu"), max_tokens=10**6, batch_size=4)
-    assert R.shape == (4, 32)
     enc = tok(texts[:6], padding=True, return_tensors="pt")
     with torch.no_grad():
         hs = mlm.bert(**enc, output_hidden_states=True).hidden_states
     keep = enc["attention_mask"].bool()
-    for l in range(4):
-        assert torch.allclose(R[l], hs[l][keep].mean(0), atol=1e-5)
+    # one batch, and small token budgets that split the six sentences into several length-sorted batches
+    for budget in (None, 40, 1):
+        R = M.language_means(mlm, tok, texts[:6], torch.device("cpu"), max_tokens=10**6, batch_size=4,
+                             token_budget=budget)
+        assert R.shape == (4, 32)
+        for l in range(4):
+            assert torch.allclose(R[l], hs[l][keep].mean(0), atol=1e-5)
+    # max_tokens keeps the corpus's first sentences (whole ones) until the count is reached
+    n0 = int(keep[0].sum())
+    R1 = M.language_means(mlm, tok, texts[:6], torch.device("cpu"), max_tokens=n0)
+    assert torch.allclose(R1[2], hs[2][0][keep[0]].mean(0), atol=1e-5)
+
+
+def test_token_budget_batches():
+    lengths = [5, 30, 7, 30, 12, 3, 3, 50]
+    batches = M.token_budget_batches(lengths, token_budget=60)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 60
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(flat)
+    assert len(M.token_budget_batches(lengths, 10**6, max_batch=3)) == 3
 
 
 def test_decode_and_embeddings_shapes(tiny):

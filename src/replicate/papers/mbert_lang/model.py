@@ -77,27 +77,74 @@ def batches(tokenizer, texts: Sequence[str], batch_size: int, max_len: int, sort
 
 
 # ------------------------------------------------------------------------------------------------ language means
+def token_budget_batches(lengths: Sequence[int], token_budget: int, max_batch: int = 1024) -> list[list[int]]:
+    """Index batches over length-sorted sequences, each as large as fits ``token_budget`` padded tokens
+    (count x longest): short sentences travel in big batches, long ones in small, and padding is small."""
+    out, cur, longest = [], [], 0
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        n = lengths[i]
+        if cur and ((len(cur) + 1) * max(longest, n) > token_budget or len(cur) >= max_batch):
+            out.append(cur)
+            cur, longest = [], 0
+        cur.append(i)
+        longest = max(longest, n)
+    if cur:
+        out.append(cur)
+    return out
+
+
+def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int, device, multiple: int = 8):
+    """(ids, mask) on ``device`` for token-id lists, padded to the longest (rounded up to ``multiple``)."""
+    n = -(-max(len(s) for s in seqs) // multiple) * multiple
+    ids = torch.full((len(seqs), n), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), n), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, :len(s)] = torch.as_tensor(s, dtype=torch.long)
+        mask[r, :len(s)] = 1
+    return ids.to(device, non_blocking=True), mask.to(device, non_blocking=True)
+
+
+def hidden_sums(enc_model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum over the non-pad tokens of every layer's hidden states: (layers + 1, hidden), float32, on the device."""
+    out = enc_model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    m = mask.unsqueeze(-1).to(out.hidden_states[0].dtype)
+    return torch.stack([(h * m).sum(dim=(0, 1), dtype=torch.float32) for h in out.hidden_states])
+
+
+@torch.no_grad()
+def means_of_ids(enc_model, seqs: Sequence[Sequence[int]], pad_id: int, device, token_budget: int = 8192,
+                 autocast=None) -> torch.Tensor:
+    """Mean hidden state per layer over all tokens of ``seqs`` (token-id lists): length-sorted token-budget
+    batches, sums accumulated on the device with no host synchronisation until the end."""
+    total = None
+    for idx in token_budget_batches([len(s) for s in seqs], token_budget):
+        ids, mask = pad_batch([seqs[i] for i in idx], pad_id, device)
+        with autocast or contextlib.nullcontext():
+            s = hidden_sums(enc_model, ids, mask)
+        total = s if total is None else total + s
+    return total / sum(len(s) for s in seqs)
+
+
 @torch.no_grad()
 def language_means(model, tokenizer, texts: Sequence[str], device, max_tokens: int, batch_size: int = 64,
-                   max_len: int = 128, autocast=None) -> torch.Tensor:
+                   max_len: int = 128, autocast=None, token_budget: int | None = None) -> torch.Tensor:
     """R_L^l = E_{x_i in C}[h^l_{x_i}] (Sec. 2) for every layer l: (layers + 1, hidden), float32.
 
-    The mean is over all non-pad tokens ([CLS] and [SEP] included), in one pass over the corpus up to
-    ``max_tokens`` tokens, accumulated on the device."""
+    The mean is over all non-pad tokens ([CLS] and [SEP] included) of the corpus's first sentences up to
+    ``max_tokens`` tokens, in one pass: the sentences are tokenised, then run in length-sorted batches of about
+    ``token_budget`` padded tokens (default ``batch_size`` x ``max_len``), sums accumulated on the device."""
     model.eval()
-    enc_model = encoder_of(model)
-    total, count = None, 0
-    for _, enc in batches(tokenizer, texts, batch_size, max_len, sort=False):
-        enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-        with autocast or contextlib.nullcontext():
-            out = enc_model(**enc, output_hidden_states=True)
-        m = enc["attention_mask"].unsqueeze(-1).float()
-        s = torch.stack([(h.float() * m).sum(dim=(0, 1)) for h in out.hidden_states])
-        total = s if total is None else total + s
-        count += int(m.sum())
+    seqs, count = [], 0
+    for s in range(0, len(texts), 1024):
+        for ids in tokenizer(list(texts[s:s + 1024]), truncation=True, max_length=max_len)["input_ids"]:
+            if count >= max_tokens:
+                break
+            seqs.append(ids)
+            count += len(ids)
         if count >= max_tokens:
             break
-    return (total / count).cpu()
+    budget = token_budget or batch_size * max_len
+    return means_of_ids(encoder_of(model), seqs, tokenizer.pad_token_id, device, budget, autocast).cpu()
 
 
 # ------------------------------------------------------------------------------------------------ the shift
