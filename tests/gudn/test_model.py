@@ -56,6 +56,20 @@ def test_each_loss_goes_down_on_a_fixed_batch(corpus, term, flags):
     assert float(m(b, feature_mse="cls")[term]) < 0.8 * first
 
 
+@pytest.mark.parametrize("feature_mse", ["cls", "pooler"])
+def test_one_pass_over_texts_and_labels_equals_two_forwards(corpus, feature_mse):
+    d, tok = corpus
+    m = tiny(tok, d.n_labels, pooler=feature_mse == "pooler").eval()
+    b = Batcher(tok, d.train, P.max_len, P.label_max_len)(range(6), "cpu")
+    assert b["label_ids"].shape[1] != b["ids"].shape[1]  # the label rows get padded inside the one forward
+    with torch.no_grad():
+        two = m(b, feature_mse=feature_mse)
+        m.one_pass = True
+        one = m(b, feature_mse=feature_mse)
+    for k in ("class", "feature", "link", "total"):
+        assert torch.allclose(one[k], two[k], atol=1e-5), k
+
+
 def test_onehot_label_input_and_pooler_mse(corpus):
     d, tok = corpus
     m = tiny(tok, d.n_labels, label_input="onehot", pooler=True)

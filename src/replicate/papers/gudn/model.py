@@ -136,6 +136,9 @@ class GUDN(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.ranker = ranker if ranker is not None else LinearRanker(self.feature_dim, n_labels)
         self.label_input = label_input
+        #: run texts and label texts through BERT in ONE forward (label texts padded to the text length): more GPU
+        #: work but half the kernel launches; on a GPU the step is launch-bound, so this is the faster route
+        self.one_pass = False
         if label_input == "onehot":  # multi-hot gold labels -> the same feature spaces as the text side
             self.onehot_E = nn.EmbeddingBag(n_labels, self.feature_dim, mode="mean")
             if getattr(encoder, "pooler", None) is not None:
@@ -146,6 +149,18 @@ class GUDN(nn.Module):
         out = self.bert(input_ids=ids, attention_mask=mask, output_hidden_states=True)
         E = torch.cat([h[:, 0] for h in out.hidden_states[-self.k:]], dim=-1)
         return E, getattr(out, "pooler_output", None)
+
+    def paired_features(self, ids, mask, label_ids, label_mask):
+        """features() of the texts and of the label texts, from one BERT forward over both (padding is masked,
+        so each row's features are what its own forward would give)."""
+        n = max(ids.shape[1], label_ids.shape[1])
+
+        def pad(x):
+            return F.pad(x, (0, n - x.shape[1]))
+
+        E, P = self.features(torch.cat([pad(ids), pad(label_ids)]), torch.cat([pad(mask), pad(label_mask)]))
+        B = ids.shape[0]
+        return (E[:B], None if P is None else P[:B]), (E[B:], None if P is None else P[B:])
 
     def onehot_features(self, gold: list, device):
         flat = torch.as_tensor(np.concatenate(gold), dtype=torch.long, device=device)
@@ -159,12 +174,19 @@ class GUDN(nn.Module):
 
         ``batch``: ids, mask (text), y (B x L dense 0/1 of this batch), gold (list of label index arrays) and,
         for raw label input, label_ids, label_mask (the joined gold label names)."""
-        Et, Pt = self.features(batch["ids"], batch["mask"])
+        need_label = use_feature or use_link or monitor_feature
+        if need_label and self.label_input == "raw" and self.one_pass:
+            (Et, Pt), (El, Pl) = self.paired_features(batch["ids"], batch["mask"], batch["label_ids"],
+                                                      batch["label_mask"])
+        else:
+            Et, Pt = self.features(batch["ids"], batch["mask"])
         y, gold = batch["y"], batch["gold"]
         out = {"class": self.ranker.loss(self.drop(Et), y, gold)}
         total = out["class"]
-        if use_feature or use_link or monitor_feature:
-            if self.label_input == "raw":
+        if need_label:
+            if self.label_input == "raw" and self.one_pass:
+                pass  # El, Pl came with the texts' forward
+            elif self.label_input == "raw":
                 El, Pl = self.features(batch["label_ids"], batch["label_mask"])
             else:
                 El, Pl = self.onehot_features(gold, Et.device)

@@ -138,6 +138,7 @@ def fit(params, data: gdata.XMLData, tok, variant: str, ckpt: Checkpointer | Non
     seed_everything(params.seed)
     flags = variant_flags(variant)
     model = build_model(params, data, tok, variant).to(device)
+    model.one_pass = params.fused and device.type == "cuda"
     model.train()
     net = model
     if world > 1:
