@@ -17,7 +17,7 @@ export JUPYTER_PATH=/tmp/site/share/jupyter
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 status=0
 # Pack what came out after every step, so a run cut off by the call's time limit still returns what finished.
-save() { tar czf "$OUT/results.tgz" results; (cd book/executed 2>/dev/null && tar czf "$OUT/executed.tgz" .); }
+save() { tar czf "$OUT/results.tgz" --exclude='*.pt' --exclude='checkpoints' results; (cd book/executed 2>/dev/null && tar czf "$OUT/executed.tgz" .); }
 for ch in $run_chapters; do
   start=$(date +%s)
   timeout "${RUN_LIMIT:-300}" python3 -m replicate run "$ch" --profile gpu -q 2>&1 | tee -a "$OUT/device.log" || status=1

@@ -162,6 +162,8 @@ def generate(n_train: int, n_test: int, n_labels: int, n_topics: int, doc_words:
     by_topic = [np.flatnonzero(topic_of == t) for t in range(n_topics)]
     pop = 1.0 / (1.0 + rng.permutation(n_labels)) ** 0.6  # a long tail of label frequencies
     all_kw = [w for ks in keywords for w in ks]
+    bg, kw_all, lw = np.array(background), np.array(all_kw), np.array(label_word)
+    kw, ctx = np.array(keywords), np.array(topic_ctx)
 
     def doc():
         t = int(rng.integers(n_topics))
@@ -170,18 +172,20 @@ def generate(n_train: int, n_test: int, n_labels: int, n_topics: int, doc_words:
         p = pop[pool] / pop[pool].sum()
         gold = rng.choice(pool, size=min(k, len(pool)), replace=False, p=p)
         n = int(doc_words * rng.uniform(0.6, 1.4))
-        toks = []
-        for _ in range(n):
-            r = rng.random()
-            if r < 0.45:
-                toks.append(str(rng.choice(background)))
-            elif r < 0.55:  # keywords of unrelated labels: noise that a bag of words would confuse
-                toks.append(str(rng.choice(all_kw)))
-            elif r < 0.65:
-                toks.append(str(rng.choice(topic_ctx[topic_of[int(rng.choice(gold))]])))
-            else:
-                j = int(rng.choice(gold))
-                toks.append(label_word[j] if rng.random() < 0.3 else str(rng.choice(keywords[j])))
+        # each token: background (45%), a keyword of any label (10%: noise a bag of words would confuse), a context
+        # word of a gold label's topic (10%), or a gold label's own word (30% of the rest) or keyword (drawn at once)
+        r = rng.random(n)
+        toks = np.empty(n, dtype=object)
+        m = r < 0.45
+        toks[m] = bg[rng.integers(len(bg), size=m.sum())]
+        m = (r >= 0.45) & (r < 0.55)
+        toks[m] = kw_all[rng.integers(len(kw_all), size=m.sum())]
+        m = (r >= 0.55) & (r < 0.65)
+        g = gold[rng.integers(len(gold), size=m.sum())]
+        toks[m] = ctx[topic_of[g], rng.integers(ctx.shape[1], size=m.sum())]
+        m = r >= 0.65
+        g = gold[rng.integers(len(gold), size=m.sum())]
+        toks[m] = np.where(rng.random(m.sum()) < 0.3, lw[g], kw[g, rng.integers(per_label_kw, size=m.sum())])
         return " ".join(toks), [labels[j] for j in sorted(gold)]
 
     splits = {}

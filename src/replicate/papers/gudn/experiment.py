@@ -8,7 +8,7 @@ import os
 
 import pandas as pd
 
-from replicate import reported
+from replicate import paths, reported
 from replicate.results import ResultStore, committed_records
 from replicate.train import Checkpointer, set_threads
 
@@ -52,7 +52,8 @@ def run_variant(params, profile: str, variant: str, force: bool = False, log=pri
             log(f"[{profile}] re-using record {store.path_for(exp, cfg).name}")
             return rec
     data, tok = prepare(params)
-    ck = Checkpointer(store.dir / "checkpoints" / (store.path_for(exp, cfg).stem + ".pt"))
+    # checkpoints live in the data cache, never under results/ (which is committed)
+    ck = Checkpointer(paths.data_dir() / CHAPTER / "checkpoints" / profile / (store.path_for(exp, cfg).stem + ".pt"))
     import time
 
     t0 = time.perf_counter()
