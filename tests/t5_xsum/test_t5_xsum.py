@@ -136,6 +136,11 @@ def test_tokenizer_and_model_shapes():
     ex = D.encode(recs[:4], tok, p.prefix, 48, 16)
     batch = D.collate(ex, [0, 1, 2, 3])
     assert batch["input_ids"].shape[1] % 8 == 0
+    coarse = D.collate(ex, [0, 1, 2, 3], multiple=64)
+    n = batch["input_ids"].shape[1]
+    assert coarse["input_ids"].shape[1] == -(-n // 64) * 64 and coarse["labels"].shape[1] % 16 == 0
+    assert torch.equal(coarse["input_ids"][:, :n], batch["input_ids"])  # only more padding
+    assert int(coarse["attention_mask"].sum()) == int(batch["attention_mask"].sum())
     out = m(**batch)
     assert out.logits.shape[:2] == batch["labels"].shape and out.logits.shape[2] == len(tok)
     att = cross_attention(m, batch["input_ids"][:1], torch.zeros(1, 3, dtype=torch.long))

@@ -219,15 +219,20 @@ def batches(examples: list[dict], batch_size: int, seed: int, bucket: bool = Tru
 
 
 def collate(examples: list[dict], ids: list[int], pad_id: int = 0, multiple: int = 8):
-    """Pad a batch to its longest member (rounded up to ``multiple``); label padding is -100 (ignored by the loss)."""
+    """Pad a batch to its longest member, the sources rounded up to ``multiple`` and the labels to
+    ``min(multiple, 16)``; label padding is -100 (ignored by the loss).
+
+    A coarse ``multiple`` (64 on a GPU) keeps the number of distinct batch shapes small: PyTorch's cuDNN attention
+    builds a plan for every new shape (on an H100, a bf16 T5-small step took 260 ms with a new source length at
+    every step against 83 ms at a repeated one; scripts/profile_steps.py)."""
     import torch
 
-    def pad(seqs, value):
+    def pad(seqs, value, m):
         n = max(len(s) for s in seqs)
-        n = -(-n // multiple) * multiple
+        n = -(-n // m) * m
         return torch.tensor([list(s) + [value] * (n - len(s)) for s in seqs], dtype=torch.long)
 
     src = [examples[i]["input_ids"] for i in ids]
-    input_ids = pad(src, pad_id)
+    input_ids = pad(src, pad_id, multiple)
     return {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long(),
-            "labels": pad([examples[i]["labels"] for i in ids], -100)}
+            "labels": pad([examples[i]["labels"] for i in ids], -100, min(multiple, 16))}

@@ -47,6 +47,7 @@ class Params:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     bucket: bool = True              # length-bucketed batches (less padding); False: random batches
+    pad_multiple: int = 8            # sources padded to a multiple of this (64 on a GPU: few distinct shapes)
     compile: bool = False            # torch.compile the model (GPU)
     # generation / evaluation
     gen_max_new_tokens: int = 20     # the cap that reproduces the report's numbers (old generate() default)
@@ -65,7 +66,7 @@ class Params:
 
     def validate(self) -> None:
         # data, device and precision are checked against CHAPTER.choices by config.resolve
-        positive = ("batch_size", "epochs", "eval_batch_size", "max_source_length", "max_target_length",
+        positive = ("batch_size", "epochs", "pad_multiple", "eval_batch_size", "max_source_length", "max_target_length",
                     "gen_max_new_tokens", "gen_long_max_new_tokens", "num_beams", "synth_sentences", "sweep_epochs")
         for name in positive:
             if getattr(self, name) < 1:
@@ -97,7 +98,7 @@ GPU = Params(
     device="auto", n_train=12000, n_val=256, n_test=512, synth_sentences=36,  # ~420 words, as XSum
     max_source_length=1024, max_target_length=128, vocab_size=4000,
     d_model=512, d_ff=2048, num_layers=6, num_heads=8, d_kv=64,   # t5-small's shapes
-    lr=5e-4, batch_size=16, epochs=1, eval_batch_size=128,
+    lr=5e-4, batch_size=16, epochs=1, eval_batch_size=128, pad_multiple=64,
     gen_long_max_new_tokens=64,
     sweep_lrs=(2e-4, 1e-3), sweep_batch_sizes=(16, 32), sweep_epochs=1, sweep_n_train=2000,
     noise_strengths=(0.1, 0.3, 0.6), n_robust=256, n_attention=2,
@@ -106,7 +107,7 @@ GPU = Params(
 PAPER = Params(
     device="auto", data="xsum", n_train=0, n_val=0, n_test=0,
     checkpoint="t5-small", max_source_length=1024, max_target_length=128,
-    lr=2e-5, batch_size=16, epochs=1, weight_decay=0.01, eval_batch_size=128,
+    lr=2e-5, batch_size=16, epochs=1, weight_decay=0.01, eval_batch_size=128, pad_multiple=64,
     gen_max_new_tokens=20, gen_long_max_new_tokens=64,
     sweep_lrs=(2e-5, 3e-4), sweep_batch_sizes=(8, 16), sweep_epochs=1, sweep_n_train=20000,
     noise_strengths=(0.1, 0.3, 0.6), n_robust=1000, n_attention=3,

@@ -140,7 +140,7 @@ def finetune(model, tokenizer, splits: dict, params, device, precision: str, che
     for epoch in range(start_epoch, epochs):
         losses = []
         for b in range(start_batch if epoch == start_epoch else 0, len(plan[epoch])):
-            batch = D.collate(examples, plan[epoch][b], tokenizer.pad_token_id)
+            batch = D.collate(examples, plan[epoch][b], tokenizer.pad_token_id, params.pad_multiple)
             real += int(batch["attention_mask"].sum())
             padded += batch["attention_mask"].numel()
             loss = train_step(step_model, to_device(batch, device), optimizer, scheduler, device, precision,
