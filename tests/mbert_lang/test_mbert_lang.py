@@ -2,6 +2,7 @@
 computations, the shift hook, language means, retrieval on toy sets, training and the bench's quick mode."""
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -75,6 +76,10 @@ CONLLU = """# sent_id = 1
 
 # sent_id = 2
 1\tYes\tyes\tINTJ\tUH\t_\t0\troot\t_\t_
+
+# sent_id = 3
+1\tMy\tmy\tPRON\tPRP$\t_\t2\tnmod:poss\t_\t_
+2\tcat\tcat\tNOUN\tNN\t_\t0\troot\t_\t_
 """
 
 
@@ -83,7 +88,12 @@ def test_conllu_reader_skips_ranges_and_empty_nodes(tmp_path):
     d.mkdir()
     (d / "en_test-ud-train.conllu").write_text(CONLLU, encoding="utf-8")
     sents = D.load_ud(tmp_path, "en", "train")
-    assert sents == [(["Do", "n't", "go", "."], ["AUX", "PART", "VERB", "PUNCT"]), (["Yes"], ["INTJ"])]
+    assert sents == [(["Do", "n't", "go", "."], ["AUX", "PART", "VERB", "PUNCT"]), (["Yes"], ["INTJ"]),
+                     (["My", "cat"], ["PRON", "NOUN"])]
+    trees = D.load_ud(tmp_path, "en", "train", trees=True)
+    assert trees[0] == (["Do", "n't", "go", "."], ["AUX", "PART", "VERB", "PUNCT"], [3, 3, 0, 3],
+                        ["aux", "advmod", "root", "punct"])
+    assert trees[2][2:] == ([2, 0], ["nmod", "root"])  # the subtype is cut off, as CoNLL 2018's LAS does
     with pytest.raises(D.shared_data.DataMissing):
         D.load_ud(tmp_path, "de", "test")
 
@@ -256,3 +266,68 @@ def test_bench_quick_runs():
     assert torch.allclose(ref, fast, atol=1e-4)
     c = b.check()
     assert c["means_max_rel_diff_vs_fp32"] < 1e-3 and c["margin_mining_s"] > 0
+
+
+# ------------------------------------------------------------------------------------------------ dependency parsing
+def test_generated_trees_are_trees_with_ud_relations(tmp_path):
+    D.write_generated(tmp_path, ("en", "de", "hi"), 40, 0, 20, 0.2, n_xnli=5, n_tatoeba=5, tatoeba_languages=("de",),
+                      bucc_languages=("de",), pos_languages=("de", "hi"), n_bucc=6, n_ud_train=30, n_ud_test=10)
+    for lang, split in (("en", "train"), ("de", "test"), ("hi", "test")):
+        for words, tags, heads, rels in D.load_ud(tmp_path, lang, split, trees=True):
+            assert heads.count(0) == 1 and tags[heads.index(0)] == "VERB" and rels[heads.index(0)] == "root"
+            assert set(rels) <= set(T.UD_RELS) and all(0 <= h <= len(words) for h in heads)
+            for i in range(len(words)):  # every word reaches the root without a cycle
+                j, steps = i + 1, 0
+                while j:
+                    j, steps = heads[j - 1], steps + 1
+                    assert steps <= len(words)
+            for t, h, r in zip(tags, heads, rels):
+                if r in ("det", "amod", "nummod"):
+                    assert tags[h - 1] == "NOUN"
+                if r in ("nsubj", "obj"):
+                    assert tags[h - 1] == "VERB"
+
+
+class _Oracle(torch.nn.Module):
+    """Returns arc and relation scores that pick given heads and relations: tests the scoring, not a parser."""
+
+    def __init__(self, heads, rels, n_rels):
+        super().__init__()
+        self.heads, self.rels, self.n_rels = heads, rels, n_rels
+
+    def forward(self, ids, mask, first):
+        B, W = first.shape
+        arc = torch.zeros(B, W + 1, W + 1)
+        rel = torch.zeros(B, W + 1, W + 1, self.n_rels)
+        for b in range(B):
+            for i, (h, r) in enumerate(zip(self.heads[b], self.rels[b]), 1):
+                arc[b, i, h] = 1.0
+                rel[b, i, h, r] = 1.0
+        return arc, rel
+
+
+def test_attachment_scores_count_heads_and_labels(tiny):
+    tok, _, _ = tiny
+    sents = [(["ab", "cd", "."], ["NOUN", "VERB", "PUNCT"], [2, 0, 2], ["nsubj", "root", "punct"]),
+             (["gh", "ij"], ["NOUN", "VERB"], [2, 0], ["nsubj", "root"])]
+    R = T.UD_RELS.index
+    # sentence 1: all heads right, one label wrong; sentence 2: one head wrong (its label then does not count)
+    oracle = _Oracle([[2, 0, 2], [0, 0]], [[R("nsubj"), R("root"), R("obj")], [R("nsubj"), R("root")]],
+                     len(T.UD_RELS))
+    uas, las = T.attachment_scores(oracle, tok, sents, T.UD_RELS, torch.device("cpu"), 0, None, max_len=16)
+    assert uas == pytest.approx(100 * 4 / 5) and las == pytest.approx(100 * 3 / 5)
+    ex = T.encode_trees(tok, sents, T.UD_RELS, max_len=16)
+    assert ex[0][1][0] == 1 and ex[0][2] == [2, 0, 2] and ex[0][3] == [R("nsubj"), R("root"), R("punct")]
+
+
+def test_parser_learns_english_trees(tiny):
+    tok, mlm, _ = tiny
+    sents = [(["ab", "cd", "ef", "."], ["NOUN", "VERB", "NOUN", "PUNCT"], [2, 0, 2, 2], ["nsubj", "root", "obj", "punct"]),
+             (["gh", "ij", "."], ["NOUN", "VERB", "PUNCT"], [2, 0, 2], ["nsubj", "root", "punct"])] * 4
+    torch.manual_seed(0)
+    parser = T.BiaffineParser(copy.deepcopy(M.encoder_of(mlm)), len(T.UD_RELS), arc_dim=32, rel_dim=16, dropout=0.0)
+    before = T.attachment_scores(parser, tok, sents, T.UD_RELS, torch.device("cpu"), 3, None, max_len=16)
+    losses = T.finetune_parser(parser, tok, sents, T.UD_RELS, torch.device("cpu"), epochs=30, lr=3e-3, batch_size=8,
+                               max_len=16, seed=0, layer=3, vector=None)
+    uas, las = T.attachment_scores(parser, tok, sents, T.UD_RELS, torch.device("cpu"), 3, None, max_len=16)
+    assert losses[-1] < 0.2 * losses[0] and uas == 100.0 and las == 100.0 and before[1] < 100.0

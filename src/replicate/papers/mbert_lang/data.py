@@ -112,16 +112,18 @@ def load_bucc(folder: str | Path, lang: str, split: str) -> Bucc:
     return Bucc(_read_id_tsv(paths[lang][0]), _read_id_tsv(paths["en"][0]), gold)
 
 
-def read_conllu(path: str | Path) -> list[tuple[list[str], list[str]]]:
-    """Sentences of a CoNLL-U file as (FORM list, UPOS list); multiword-token ranges and empty nodes skipped."""
-    sents, words, tags = [], [], []
+def read_conllu(path: str | Path, trees: bool = False) -> list[tuple]:
+    """Sentences of a CoNLL-U file as (FORM list, UPOS list), or with ``trees`` as (FORM, UPOS, HEAD, DEPREL)
+    lists (HEAD as int, 0 = root; DEPREL without its subtype, ``nmod:poss`` -> ``nmod``, as CoNLL 2018's LAS
+    scores it). Multiword-token ranges and empty nodes are skipped (word ids, and so heads, are unaffected)."""
+    sents, cur = [], ([], [], [], [])
     with open(path, encoding="utf-8") as f:
         for line in f:
             line = line.rstrip("\n")
             if not line:
-                if words:
-                    sents.append((words, tags))
-                words, tags = [], []
+                if cur[0]:
+                    sents.append(cur if trees else cur[:2])
+                cur = ([], [], [], [])
                 continue
             if line.startswith("#"):
                 continue
@@ -130,19 +132,26 @@ def read_conllu(path: str | Path) -> list[tuple[list[str], list[str]]]:
                 raise ValueError(f"{path}: a CoNLL-U line needs 10 tab-separated columns, got {len(cols)}: {line!r}")
             if "-" in cols[0] or "." in cols[0]:
                 continue
-            words.append(cols[1])
-            tags.append(cols[3])
-    if words:
-        sents.append((words, tags))
+            cur[0].append(cols[1])
+            cur[1].append(cols[3])
+            if trees:
+                try:
+                    cur[2].append(int(cols[6]))
+                except ValueError:
+                    raise ValueError(f"{path}: HEAD must be a word id, got {cols[6]!r}: {line!r}") from None
+                cur[3].append(cols[7].split(":")[0])
+    if cur[0]:
+        sents.append(cur if trees else cur[:2])
     return sents
 
 
-def load_ud(folder: str | Path, lang: str, split: str) -> list[tuple[list[str], list[str]]]:
-    """All UD v2.5 treebanks of ``lang``: ``UD_*/{lang}_*-ud-{split}.conllu`` concatenated."""
+def load_ud(folder: str | Path, lang: str, split: str, trees: bool = False) -> list[tuple]:
+    """All UD treebanks of ``lang`` (v2.5 for POS; CoNLL 2018's v2.2 files for parsing have the same names):
+    ``UD_*/{lang}_*-ud-{split}.conllu`` concatenated; ``trees`` adds heads and relations (``read_conllu``)."""
     files = _find(Path(folder), f"{lang}_*-ud-{split}.conllu")
     if not files:
         raise shared_data.DataMissing(f"no {lang}_*-ud-{split}.conllu under {folder}")
-    return [s for p in files for s in read_conllu(p)]
+    return [s for p in files for s in read_conllu(p, trees)]
 
 
 def load_text(folder: str | Path, lang: str) -> list[str]:
@@ -256,26 +265,45 @@ class Languages:
     def realize(self, meaning: list[dict], lang: str, mix: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
         """Words and UPOS tags of ``meaning`` in ``lang``; ``mix`` maps some concepts to another language's form
         (code-switching)."""
-        concepts: list[str] = []
+        words, tags, _, _ = self.realize_tree(meaning, lang, mix)
+        return words, tags
+
+    def realize_tree(self, meaning: list[dict], lang: str, mix: dict[str, str] | None = None):
+        """(words, UPOS, heads, relations) of ``meaning`` in ``lang``: a UD-style tree (heads are 1-based word
+        ids, 0 = root). Each clause's verb heads its subject (nsubj), object (obj) and adverb (advmod); a noun
+        heads its determiner or numeral (det / nummod), adjective (amod) and adposition (case); a second clause's
+        verb is a conj of the first, with the conjunction as its cc; the final punctuation hangs on the root."""
+        items: list[tuple[str, str, str | None, str]] = []  # (concept, id, head id, relation), in word order
         for k, cl in enumerate(meaning):
+            verb = (cl["verb"][0], f"v{k}", None if k == 0 else "v0", "root" if k == 0 else "conj")
+
+            def np(x, role):
+                head = (x[-1], f"{role}{k}", f"v{k}", "nsubj" if role == "s" else "obj")
+                if len(x) == 1:
+                    return [head]
+                first = self.pos_of[x[0]]
+                det = (x[0], f"{role}{k}d", f"{role}{k}", "nummod" if first == "NUM" else "det")
+                if len(x) == 2:
+                    return [det, head]
+                adj = (x[1], f"{role}{k}a", f"{role}{k}", "amod")
+                return [det, head, adj] if lang in ADJ_AFTER else [det, adj, head]
+
+            adp = [(c, f"p{k}", f"o{k}", "case") for c in cl["adp"]]
+            adv = [(c, f"r{k}", f"v{k}", "advmod") for c in cl["adv"]]
+            obj = (np(cl["obj"], "o") + adp) if lang in VERB_FINAL else (adp + np(cl["obj"], "o"))
             if k:
-                concepts.append(self.concepts["CCONJ"][0])
-
-            def np(x):
-                if len(x) == 3 and lang in ADJ_AFTER:  # DET ADJ NOUN -> DET NOUN ADJ
-                    return [x[0], x[2], x[1]]
-                return list(x)
-
-            obj = np(cl["obj"])
-            obj = (obj + cl["adp"]) if lang in VERB_FINAL else (cl["adp"] + obj)
+                items.append((self.concepts["CCONJ"][0], f"c{k}", f"v{k}", "cc"))
             if lang in VERB_FINAL:
-                concepts += np(cl["subj"]) + cl["adv"] + obj + cl["verb"]
+                items += np(cl["subj"], "s") + adv + obj + [verb]
             else:
-                concepts += np(cl["subj"]) + cl["verb"] + obj + cl["adv"]
-        concepts.append(self.concepts["PUNCT"][0])
+                items += np(cl["subj"], "s") + [verb] + obj + adv
+        items.append((self.concepts["PUNCT"][0], "punct", "v0", "punct"))
+        position = {i: n for n, (_, i, _, _) in enumerate(items, 1)}
         lex = self.lexicon[lang]
-        words = [(mix or {}).get(c) or lex[c] for c in concepts]
-        return words, [self.pos_of[c] for c in concepts]
+        words = [(mix or {}).get(c) or lex[c] for c, _, _, _ in items]
+        tags = [self.pos_of[c] for c, _, _, _ in items]
+        heads = [0 if h is None else position[h] for _, _, h, _ in items]
+        return words, tags, heads, [r for _, _, _, r in items]
 
     def code_switched(self, meaning: list[dict], lang: str, r: random.Random, p: float = 0.3) -> list[str]:
         other = r.choice([x for x in self.languages if x != lang] or [lang])
@@ -359,11 +387,9 @@ def write_generated(root: str | Path, languages: tuple[str, ...], n_concepts: in
         d.mkdir(parents=True, exist_ok=True)
         with open(d / f"{lang}_gen-ud-{split}.conllu", "w", encoding="utf-8") as f:
             for i in range(n):
-                words, tags = G.realize(G.sentence(r), lang)
-                root_id = tags.index("VERB") + 1
+                words, tags, heads, rels = G.realize_tree(G.sentence(r), lang)
                 f.write(f"# sent_id = {lang}-{split}-{i}\n# text = {join(words)}\n")
-                for j, (w, t) in enumerate(zip(words, tags), 1):
-                    head, rel = (0, "root") if j == root_id else (root_id, "dep")
+                for j, (w, t, head, rel) in enumerate(zip(words, tags, heads, rels), 1):
                     f.write(f"{j}\t{w}\t{w}\t{t}\t_\t_\t{head}\t{rel}\t_\t_\n")
                 f.write("\n")
     return root

@@ -57,7 +57,8 @@ class Workspace:
     @property
     def work_dir(self) -> Path:
         """Generated data and the trained model (outside results/, so that weights are never committed)."""
-        return paths.data_dir() / CHAPTER / f"{self.profile}-{config_key('work', self.cfg())[:12]}"
+        # "ud_trees": the generated UD files carry real dependency trees (an older cache had flat ones)
+        return paths.data_dir() / CHAPTER / f"{self.profile}-{config_key('work', {**self.cfg(), 'ud_trees': 1})[:12]}"
 
     def autocast(self):
         return autocast(self.device, self.p.precision)
@@ -242,30 +243,77 @@ class Workspace:
         tok, _ = self.lm
         ud = self.root("ud")
         train = D.load_ud(ud, "en", "train")[:p.pos_max_train]
-        tests = {lang: D.load_ud(ud, lang, "test") for lang in ("en", *p.pos_languages)}
         kw = dict(max_len=p.max_len, autocast=self.autocast())
-        taggers, curves = {}, {}
+        return self._zero_shot(
+            R_pre, l, p.pos_languages, lambda lang: D.load_ud(ud, lang, "test"), "POS test",
+            make=lambda: AutoModelForTokenClassification.from_pretrained(self.model_path, num_labels=len(T.UPOS)),
+            finetune=lambda m, vec: T.finetune_pos(m, tok, train, self.device, p.pos_epochs, p.pos_lr, p.pos_batch,
+                                                   seed=p.seed, layer=l, vector=vec, **kw),
+            score=lambda m, sents, vec: {"table4": T.pos_accuracy(m, tok, sents, self.device, l, vec, **kw)})
+
+    def _zero_shot(self, R_pre, layer: int, languages, test_of, desc: str, make, finetune, score) -> dict:
+        """Sec. 5's protocol for a task: fine-tune on English twice (plainly; with Zero-mean, -R_en of the
+        pre-trained model at ``layer``), take the fine-tuned model's language means for MDS, and score every test
+        language with Original (no shift), Zero-mean (-R_L of the pre-trained model) and MDS (R_en - R_L of the
+        fine-tuned model). ``score`` returns {table prefix: value}; averages over ``languages`` are added."""
+        p, l = self.p, layer
+        tok, _ = self.lm
+        models, curves = {}, {}
         for name, vec in (("plain", None), ("zero-mean", -R_pre["en"][l])):
             seed_everything(p.seed)
-            tagger = AutoModelForTokenClassification.from_pretrained(self.model_path, num_labels=len(T.UPOS))
-            curves[name] = T.finetune_pos(tagger, tok, train, self.device, p.pos_epochs, p.pos_lr, p.pos_batch,
-                                          seed=p.seed, layer=l, vector=vec, **kw)
-            taggers[name] = tagger
+            models[name] = make()
+            curves[name] = finetune(models[name], vec)
         # MDS uses the means of the fine-tuned model (Sec. 5.1), on the same corpus as R_pre
-        R_ft = {lang: M.language_means(taggers["plain"], tok, self.wiki(lang), self.device, p.means_tokens,
+        R_ft = {lang: M.language_means(models["plain"], tok, self.wiki(lang), self.device, p.means_tokens,
                                        max_len=p.max_len, autocast=self.autocast())
-                for lang in ("en", *p.pos_languages)}
+                for lang in ("en", *languages)}
         out = {}
-        for lang, sents in T_progress(tests.items(), "POS test"):
-            out[f"table4/Original/{lang}"] = T.pos_accuracy(taggers["plain"], tok, sents, self.device, l, None, **kw)
-            out[f"table4/Zero-mean/{lang}"] = T.pos_accuracy(taggers["zero-mean"], tok, sents, self.device, l,
-                                                             -R_pre[lang][l], **kw)
-            out[f"table4/MDS/{lang}"] = T.pos_accuracy(taggers["plain"], tok, sents, self.device, l,
-                                                       R_ft["en"][l] - R_ft[lang][l], **kw)
-        for meth in METHODS:
-            vals = [out[f"table4/{meth}/{lang}"] for lang in p.pos_languages]
-            out[f"table4/{meth}/Average"] = sum(vals) / len(vals)
+        for lang in T_progress(("en", *languages), desc):
+            sents = test_of(lang)
+            for meth, m, vec in (("Original", models["plain"], None), ("Zero-mean", models["zero-mean"], -R_pre[lang][l]),
+                                 ("MDS", models["plain"], R_ft["en"][l] - R_ft[lang][l])):
+                for prefix, v in score(m, sents, vec).items():
+                    out[f"{prefix}/{meth}/{lang}"] = v
+        for prefix in {k.split("/")[0] for k in out}:
+            for meth in METHODS:
+                vals = [out[f"{prefix}/{meth}/{lang}"] for lang in languages]
+                out[f"{prefix}/{meth}/Average"] = sum(vals) / len(vals)
         return {"metrics": out, "curves": curves}
+
+    # ---------------------------------------------------------------- zero-shot dependency parsing (Sec. 5, Table 5)
+    def parse_record(self) -> dict:
+        R_pre = self.means()
+        keys = ("means_tokens", "parse_languages", "parse_layer", "parse_epochs", "parse_lr", "parse_batch",
+                "parse_max_train")
+        return self.store.run("parse", self.cfg(*keys), lambda: self._parse(R_pre), seed=self.p.seed)
+
+    def _parse(self, R_pre) -> dict:
+        from transformers import AutoModel
+
+        p = self.p
+        tok, mlm = self.lm
+        l = M.num_layers(mlm) if p.parse_layer < 0 else p.parse_layer
+        # Table 5's languages need not be among the profile's languages: their pre-trained means are taken here
+        R_pre = {**R_pre, **{x: M.language_means(mlm, tok, self.wiki(x), self.device, p.means_tokens,
+                                                 max_len=p.max_len, autocast=self.autocast())
+                             for x in p.parse_languages if x not in R_pre}}
+        ud = self.root("ud")
+        train = D.load_ud(ud, "en", "train", trees=True)[:p.parse_max_train]
+        kw = dict(max_len=p.max_len, autocast=self.autocast())
+
+        def score(m, sents, vec):
+            uas, las = T.attachment_scores(m, tok, sents, T.UD_RELS, self.device, l, vec, **kw)
+            return {"table5": las, "uas": uas}
+
+        rec = self._zero_shot(
+            R_pre, l, p.parse_languages, lambda lang: D.load_ud(ud, lang, "test", trees=True), "parsing test",
+            make=lambda: T.BiaffineParser(AutoModel.from_pretrained(self.model_path), len(T.UD_RELS)),
+            finetune=lambda m, vec: T.finetune_parser(m, tok, train, T.UD_RELS, self.device, p.parse_epochs,
+                                                      p.parse_lr, p.parse_batch, seed=p.seed, layer=l, vector=vec,
+                                                      **kw),
+            score=score)
+        rec["layer"] = l
+        return rec
 
 
 def T_progress(it, desc):

@@ -117,3 +117,16 @@ def figure2(rec: dict, profile: str, direction: str):
 def table_methods(measured: dict, prefix: str) -> pd.DataFrame:
     """Tables 2-4's shape: rows Original / Zero-mean / MDS, columns languages, cells 'ours (paper)'."""
     return E.wide(measured, prefix, row_of=lambda k: k.split("/")[0], col_of=lambda k: k.split("/")[1])
+
+
+def paper_table(prefix: str) -> pd.DataFrame:
+    """The paper's own numbers under ``prefix`` (rows Original / Zero-mean / MDS, columns languages), as reported
+    data: for tables whose languages the generated profiles do not have (Table 5)."""
+    from replicate import reported
+
+    cells: dict = {}
+    for k, r in reported.load(E.CHAPTER).items():
+        if k.startswith(prefix):
+            meth, lang = k[len(prefix):].split("/")
+            cells.setdefault(meth, {})[lang] = r["value"]
+    return pd.DataFrame(cells).T

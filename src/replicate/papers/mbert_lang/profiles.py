@@ -60,6 +60,14 @@ class Params:
     pos_lr: float = 1e-3
     pos_batch: int = 32
     pos_max_train: int = 1000
+    # --- zero-shot dependency parsing (Sec. 5, Table 5; trees of UD / CoNLL 2018, English training) ---
+    #: generated profiles: a subset of pos_languages (their generated UD test sets); real data: any UD codes
+    parse_languages: tuple[str, ...] = ("de", "el", "fr", "zh")
+    parse_layer: int = -1  # the shift's layer; -1: the last (Table 5: "using the last layer of BERT")
+    parse_epochs: int = 3
+    parse_lr: float = 1e-3
+    parse_batch: int = 32
+    parse_max_train: int = 1000
 
     def validate(self) -> None:
         bad = [x for x in self.languages if x not in LANGUAGES]
@@ -76,13 +84,22 @@ class Params:
             if bad:
                 raise UsageError(f"{name} has {bad}; valid choices: the non-English languages {', '.join(self.languages[1:])}")
         if self.model_name == "generated":
+            bad = [x for x in self.parse_languages if x not in self.pos_languages]
+            if bad:
+                raise UsageError(f"parse_languages has {bad}; with generated data they must be among pos_languages "
+                                 f"({', '.join(self.pos_languages)}), whose UD test sets are generated")
+            if self.parse_layer > self.num_layers:
+                raise UsageError(f"parse_layer={self.parse_layer} must be -1 (the last) or a layer <= {self.num_layers}")
             n = self.num_layers
             for name in ("shift_layer", "retrieval_layer", "pos_layer"):
                 if not 0 <= getattr(self, name) <= n:
                     raise UsageError(f"{name}={getattr(self, name)} must be a layer between 0 (embeddings) and {n}")
             if self.hidden_size % self.num_heads:
                 raise UsageError("hidden_size must be divisible by num_heads")
-        for name in ("n_translate", "n_tatoeba", "means_tokens", "train_steps", "batch_size", "pos_epochs"):
+        if "en" in self.parse_languages or not self.parse_languages:
+            raise UsageError("parse_languages must name the test languages (not 'en', the training language)")
+        for name in ("n_translate", "n_tatoeba", "means_tokens", "train_steps", "batch_size", "pos_epochs",
+                     "parse_epochs", "parse_batch", "parse_max_train"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be a positive integer")
 
@@ -100,6 +117,8 @@ GPU = Params(
     bucc_languages=("de", "fr", "ru", "zh"), n_tatoeba=1000,
     pos_languages=("ar", "bg", "de", "el", "es", "fr", "hi", "ru", "th", "tr", "ur", "vi", "zh"), pos_layer=4,
     pos_epochs=3, pos_lr=5e-4, pos_max_train=4000,
+    parse_languages=("ar", "bg", "de", "el", "es", "fr", "hi", "ru", "th", "tr", "ur", "vi", "zh"), parse_lr=5e-4,
+    parse_max_train=4000,
 )
 
 PAPER = Params(
@@ -108,6 +127,9 @@ PAPER = Params(
     shift_layer=10, retrieval_layer=8, n_translate=5010, sweep_alphas=(-1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0),
     tatoeba_languages=GPU.tatoeba_languages, bucc_languages=GPU.bucc_languages, n_tatoeba=1000,
     pos_languages=GPU.pos_languages, pos_layer=8, pos_epochs=3, pos_lr=2e-5, pos_batch=32, pos_max_train=1_000_000,
+    # Table 5: the CoNLL 2018 test sets of Buryat, Kurmanji, Upper Sorbian, Kazakh, Irish and North Sami
+    parse_languages=("bxr", "kmr", "hsb", "kk", "ga", "sme"), parse_layer=12, parse_lr=5e-5,
+    parse_max_train=1_000_000,
     max_len=128,
 )
 

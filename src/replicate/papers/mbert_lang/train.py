@@ -1,5 +1,6 @@
-"""Training: the small masked LM on the generated languages (the stand-in for m-BERT's pre-training) and the POS
-tagger fine-tuned on English (Sec. 5.1), with Zero-mean applied during fine-tuning when asked."""
+"""Training: the small masked LM on the generated languages (the stand-in for m-BERT's pre-training), and the POS
+tagger and the dependency parser fine-tuned on English (Sec. 5.1), with Zero-mean applied during fine-tuning when
+asked."""
 from __future__ import annotations
 
 import contextlib
@@ -82,26 +83,20 @@ def _pad(seqs, value):
     return torch.tensor([list(s) + [value] * (n - len(s)) for s in seqs])
 
 
-def finetune_pos(tagger, tokenizer, sents, device, epochs: int, lr: float, batch_size: int, max_len: int,
-                 seed: int, layer: int, vector: torch.Tensor | None = None, autocast=None) -> list[float]:
-    """Fine-tune a BertForTokenClassification on English UD (Sec. 5.1). ``vector`` (Zero-mean: -R_en^l of the
-    pre-trained model) is added at ``layer`` during training. Returns the loss per step."""
-    ids, labels = encode_tagged(tokenizer, sents, max_len)
-    tagger.to(device).train()
-    opt = torch.optim.AdamW(tagger.parameters(), lr=lr, weight_decay=0.01)
+def _train_loop(model, n: int, epochs: int, lr: float, batch_size: int, seed: int, loss_of, desc: str) -> list[float]:
+    """AdamW (weight decay 0.01) with linear decay over ``epochs`` shuffled passes of ``n`` examples;
+    ``loss_of(indices)`` returns a batch's loss. Returns the loss per step."""
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     g = torch.Generator().manual_seed(seed)
-    steps = epochs * math.ceil(len(ids) / batch_size)
+    steps = epochs * math.ceil(n / batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps))
     losses = []
-    bar = progress(total=steps, desc="POS fine-tuning")
+    bar = progress(total=steps, desc=desc)
     for _ in range(epochs):
-        perm = torch.randperm(len(ids), generator=g).tolist()
+        perm = torch.randperm(n, generator=g).tolist()
         for s in range(0, len(perm), batch_size):
-            idx = perm[s:s + batch_size]
-            x = _pad([ids[i] for i in idx], tokenizer.pad_token_id).to(device)
-            y = _pad([labels[i] for i in idx], -100).to(device)
-            with M.shift(tagger, layer, vector), (autocast or contextlib.nullcontext()):
-                loss = tagger(input_ids=x, attention_mask=(x != tokenizer.pad_token_id).long(), labels=y).loss
+            loss = loss_of(perm[s:s + batch_size])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -109,8 +104,24 @@ def finetune_pos(tagger, tokenizer, sents, device, epochs: int, lr: float, batch
             losses.append(loss.item())
             bar.update()
     bar.close()
-    tagger.eval()
+    model.eval()
     return losses
+
+
+def finetune_pos(tagger, tokenizer, sents, device, epochs: int, lr: float, batch_size: int, max_len: int,
+                 seed: int, layer: int, vector: torch.Tensor | None = None, autocast=None) -> list[float]:
+    """Fine-tune a BertForTokenClassification on English UD (Sec. 5.1). ``vector`` (Zero-mean: -R_en^l of the
+    pre-trained model) is added at ``layer`` during training. Returns the loss per step."""
+    ids, labels = encode_tagged(tokenizer, sents, max_len)
+    tagger.to(device)
+
+    def loss_of(idx):
+        x = _pad([ids[i] for i in idx], tokenizer.pad_token_id).to(device)
+        y = _pad([labels[i] for i in idx], -100).to(device)
+        with M.shift(tagger, layer, vector), (autocast or contextlib.nullcontext()):
+            return tagger(input_ids=x, attention_mask=(x != tokenizer.pad_token_id).long(), labels=y).loss
+
+    return _train_loop(tagger, len(ids), epochs, lr, batch_size, seed, loss_of, "POS fine-tuning")
 
 
 @torch.no_grad()
@@ -129,3 +140,117 @@ def pos_accuracy(tagger, tokenizer, sents, device, layer: int, vector: torch.Ten
         right += int((pred[keep] == y[keep]).sum())
         total += int(keep.sum())
     return 100.0 * right / max(total, 1)
+
+
+# ------------------------------------------------------------------------------------------------ dependency parsing
+#: the 37 universal dependency relations of UD v2 (subtypes are cut off when read: ``nmod:poss`` -> ``nmod``)
+UD_RELS = ("acl", "advcl", "advmod", "amod", "appos", "aux", "case", "cc", "ccomp", "clf", "compound", "conj", "cop",
+           "csubj", "dep", "det", "discourse", "dislocated", "expl", "fixed", "flat", "goeswith", "iobj", "list",
+           "mark", "nmod", "nsubj", "nummod", "obj", "obl", "orphan", "parataxis", "punct", "reparandum", "root",
+           "vocative", "xcomp")
+
+class BiaffineParser(torch.nn.Module):
+    """A graph-based dependency parser on top of BERT (Table 5): each word is its first piece's vector from the
+    last layer, the root is the [CLS] vector; arcs are scored by a biaffine form over MLP projections (Dozat &
+    Manning, 2017) and relations by a bilinear form over the (dependent, head) pair. Heads are read greedily
+    (the best-scoring head per word), with no tree decoding."""
+
+    def __init__(self, encoder, n_rels: int, arc_dim: int = 256, rel_dim: int = 64, dropout: float = 0.1):
+        super().__init__()
+        self.bert = encoder  # a BertModel: the shift hook (model.shift) finds it as .bert
+        H = encoder.config.hidden_size
+
+        def mlp(d):
+            return torch.nn.Sequential(torch.nn.Linear(H, d), torch.nn.GELU(), torch.nn.Dropout(dropout))
+
+        self.arc_dep, self.arc_head, self.rel_dep, self.rel_head = mlp(arc_dim), mlp(arc_dim), mlp(rel_dim), mlp(rel_dim)
+        self.arc_W = torch.nn.Parameter(torch.zeros(arc_dim, arc_dim))
+        self.arc_u = torch.nn.Linear(arc_dim, 1, bias=False)  # how likely a word is to be a head at all
+        self.rel_W = torch.nn.Parameter(torch.zeros(n_rels, rel_dim + 1, rel_dim + 1))
+
+    def forward(self, ids, mask, first):
+        """Arc scores (B, W+1, W+1): [b, dependent, head], position 0 = root; relation scores (B, W+1, W+1, R)."""
+        h = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+        idx = torch.cat([torch.zeros_like(first[:, :1]), first], dim=1)  # root = [CLS] at piece 0
+        x = h.gather(1, idx.unsqueeze(-1).expand(-1, -1, h.shape[-1])).float()
+        d, hd = self.arc_dep(x), self.arc_head(x)
+        arc = torch.einsum("bid,de,bje->bij", d, self.arc_W, hd) + self.arc_u(hd).transpose(1, 2)
+        one = torch.ones_like(x[..., :1])
+        rd, rh = torch.cat([self.rel_dep(x), one], -1), torch.cat([self.rel_head(x), one], -1)
+        rel = torch.einsum("bix,rxy,bjy->bijr", rd, self.rel_W, rh)
+        return arc, rel
+
+
+def encode_trees(tokenizer, sents, rels: Sequence[str], max_len: int):
+    """For each (words, upos, heads, relations) sentence: piece ids, each word's first-piece position (words cut
+    off by ``max_len`` get 0 and are not scored), gold heads and relation ids (-100: not scored)."""
+    rel_id = {r: i for i, r in enumerate(rels)}
+    enc = tokenizer([s[0] for s in sents], is_split_into_words=True, truncation=True, max_length=max_len)
+    out = []
+    for b, (words, _, heads, deps) in enumerate(sents):
+        first = [0] * len(words)
+        for pos, w in enumerate(enc.word_ids(b)):
+            if w is not None and first[w] == 0:
+                first[w] = pos
+        kept = [f > 0 and (h == 0 or first[h - 1] > 0) for f, h in zip(first, heads)]
+        out.append((enc["input_ids"][b], first, [h if k else -100 for h, k in zip(heads, kept)],
+                    [rel_id.get(r, rel_id.get("dep", 0)) if k else -100 for r, k in zip(deps, kept)]))
+    return out
+
+
+def _tree_batch(examples, idx, pad_id, device):
+    x = _pad([examples[i][0] for i in idx], pad_id).to(device)
+    first = _pad([examples[i][1] for i in idx], 0).to(device)
+    heads = _pad([examples[i][2] for i in idx], -100).to(device)
+    rels = _pad([examples[i][3] for i in idx], -100).to(device)
+    return x, (x != pad_id).long(), first, heads, rels
+
+
+def _arc_mask(first):
+    """(B, W+1, W+1): which heads a dependent may take (the root and the sentence's words, not itself)."""
+    valid = torch.cat([torch.ones_like(first[:, :1]), first], 1) > 0  # root + words that exist
+    W = valid.shape[1]
+    return valid[:, None, :] & ~torch.eye(W, dtype=torch.bool, device=first.device)[None]
+
+
+def finetune_parser(parser, tokenizer, sents, rels, device, epochs: int, lr: float, batch_size: int, max_len: int,
+                    seed: int, layer: int, vector: torch.Tensor | None = None, autocast=None) -> list[float]:
+    """Train the parser on English trees (arc and relation cross-entropy, relations at the gold head), with
+    ``vector`` added at ``layer`` as for POS. Returns the loss per step."""
+    ex = encode_trees(tokenizer, sents, rels, max_len)
+    parser.to(device)
+    F = torch.nn.functional
+
+    def loss_of(idx):
+        x, m, first, heads, rel_gold = _tree_batch(ex, idx, tokenizer.pad_token_id, device)
+        with M.shift(parser, layer, vector), (autocast or contextlib.nullcontext()):
+            arc, rel = parser(x, m, first)
+        arc = arc[:, 1:].masked_fill(~_arc_mask(first)[:, 1:], -1e4)  # dependents are the words, not the root
+        loss = F.cross_entropy(arc.flatten(0, 1), heads.flatten(), ignore_index=-100)
+        at_gold = rel[:, 1:].gather(2, heads.clamp(min=0)[..., None, None].expand(-1, -1, 1, rel.shape[-1])).squeeze(2)
+        return loss + F.cross_entropy(at_gold.flatten(0, 1), rel_gold.flatten(), ignore_index=-100)
+
+    return _train_loop(parser, len(ex), epochs, lr, batch_size, seed, loss_of, "parser fine-tuning")
+
+
+@torch.no_grad()
+def attachment_scores(parser, tokenizer, sents, rels, device, layer: int, vector: torch.Tensor | None,
+                      max_len: int, batch_size: int = 64, autocast=None) -> tuple[float, float]:
+    """(UAS, LAS) in percent over the scored words, with ``vector`` added at ``layer``; punctuation included
+    (as CoNLL 2018's evaluation does), relations compared without subtypes."""
+    ex = encode_trees(tokenizer, sents, rels, max_len)
+    parser.eval()
+    right_h = right_l = total = 0
+    for s in range(0, len(ex), batch_size):
+        x, m, first, heads, rel_gold = _tree_batch(ex, range(s, min(s + batch_size, len(ex))), tokenizer.pad_token_id,
+                                                   device)
+        with M.shift(parser, layer, vector), (autocast or contextlib.nullcontext()):
+            arc, rel = parser(x, m, first)
+        pred = arc[:, 1:].masked_fill(~_arc_mask(first)[:, 1:], -1e4).argmax(-1)
+        pred_rel = rel[:, 1:].gather(2, pred[..., None, None].expand(-1, -1, 1, rel.shape[-1])).squeeze(2).argmax(-1)
+        keep = heads != -100
+        ok = (pred == heads) & keep
+        right_h += int(ok.sum())
+        right_l += int((ok & (pred_rel == rel_gold)).sum())
+        total += int(keep.sum())
+    return 100.0 * right_h / max(total, 1), 100.0 * right_l / max(total, 1)
