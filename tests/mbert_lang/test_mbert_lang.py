@@ -295,14 +295,14 @@ class _Oracle(torch.nn.Module):
         super().__init__()
         self.heads, self.rels, self.n_rels = heads, rels, n_rels
 
-    def forward(self, ids, mask, first):
+    def forward(self, ids, mask, first, heads=None):
         B, W = first.shape
-        arc = torch.zeros(B, W + 1, W + 1)
-        rel = torch.zeros(B, W + 1, W + 1, self.n_rels)
+        arc = torch.zeros(B, W, W + 1)
+        rel = torch.zeros(B, W, self.n_rels)
         for b in range(B):
-            for i, (h, r) in enumerate(zip(self.heads[b], self.rels[b]), 1):
+            for i, (h, r) in enumerate(zip(self.heads[b], self.rels[b])):
                 arc[b, i, h] = 1.0
-                rel[b, i, h, r] = 1.0
+                rel[b, i, r] = 1.0
         return arc, rel
 
 

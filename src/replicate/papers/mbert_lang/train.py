@@ -168,17 +168,20 @@ class BiaffineParser(torch.nn.Module):
         self.arc_u = torch.nn.Linear(arc_dim, 1, bias=False)  # how likely a word is to be a head at all
         self.rel_W = torch.nn.Parameter(torch.zeros(n_rels, rel_dim + 1, rel_dim + 1))
 
-    def forward(self, ids, mask, first):
-        """Arc scores (B, W+1, W+1): [b, dependent, head], position 0 = root; relation scores (B, W+1, W+1, R)."""
+    def forward(self, ids, mask, first, heads=None):
+        """Head scores of every word (B, W, W+1; column 0 = the root, impossible heads at -1e4) and relation scores
+        (B, W, R) of every word at ``heads`` (B, W: the gold heads in training; None: each word's best head)."""
         h = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
         idx = torch.cat([torch.zeros_like(first[:, :1]), first], dim=1)  # root = [CLS] at piece 0
         x = h.gather(1, idx.unsqueeze(-1).expand(-1, -1, h.shape[-1])).float()
-        d, hd = self.arc_dep(x), self.arc_head(x)
-        arc = torch.einsum("bid,de,bje->bij", d, self.arc_W, hd) + self.arc_u(hd).transpose(1, 2)
-        one = torch.ones_like(x[..., :1])
-        rd, rh = torch.cat([self.rel_dep(x), one], -1), torch.cat([self.rel_head(x), one], -1)
-        rel = torch.einsum("bix,rxy,bjy->bijr", rd, self.rel_W, rh)
-        return arc, rel
+        hd = self.arc_head(x)
+        arc = torch.einsum("bid,de,bje->bij", self.arc_dep(x[:, 1:]), self.arc_W, hd) + self.arc_u(hd).transpose(1, 2)
+        arc = arc.masked_fill(~_arc_mask(first), -1e4)
+        heads = arc.argmax(-1) if heads is None else heads.clamp(min=0)
+        one = torch.ones_like(x[:, 1:, :1])
+        rd = torch.cat([self.rel_dep(x[:, 1:]), one], -1)
+        rh = torch.cat([self.rel_head(x).gather(1, heads.unsqueeze(-1).expand(-1, -1, self.rel_W.shape[1] - 1)), one], -1)
+        return arc, torch.einsum("bix,rxy,biy->bir", rd, self.rel_W, rh)
 
 
 def encode_trees(tokenizer, sents, rels: Sequence[str], max_len: int):
@@ -207,10 +210,11 @@ def _tree_batch(examples, idx, pad_id, device):
 
 
 def _arc_mask(first):
-    """(B, W+1, W+1): which heads a dependent may take (the root and the sentence's words, not itself)."""
+    """(B, W, W+1): which heads each word may take (the root and the sentence's words, not itself)."""
     valid = torch.cat([torch.ones_like(first[:, :1]), first], 1) > 0  # root + words that exist
-    W = valid.shape[1]
-    return valid[:, None, :] & ~torch.eye(W, dtype=torch.bool, device=first.device)[None]
+    W = first.shape[1]
+    not_self = ~torch.eye(W + 1, dtype=torch.bool, device=first.device)[1:]
+    return valid[:, None, :] & not_self[None]
 
 
 def finetune_parser(parser, tokenizer, sents, rels, device, epochs: int, lr: float, batch_size: int, max_len: int,
@@ -224,11 +228,9 @@ def finetune_parser(parser, tokenizer, sents, rels, device, epochs: int, lr: flo
     def loss_of(idx):
         x, m, first, heads, rel_gold = _tree_batch(ex, idx, tokenizer.pad_token_id, device)
         with M.shift(parser, layer, vector), (autocast or contextlib.nullcontext()):
-            arc, rel = parser(x, m, first)
-        arc = arc[:, 1:].masked_fill(~_arc_mask(first)[:, 1:], -1e4)  # dependents are the words, not the root
-        loss = F.cross_entropy(arc.flatten(0, 1), heads.flatten(), ignore_index=-100)
-        at_gold = rel[:, 1:].gather(2, heads.clamp(min=0)[..., None, None].expand(-1, -1, 1, rel.shape[-1])).squeeze(2)
-        return loss + F.cross_entropy(at_gold.flatten(0, 1), rel_gold.flatten(), ignore_index=-100)
+            arc, rel = parser(x, m, first, heads)  # relations scored at the gold heads
+        return (F.cross_entropy(arc.flatten(0, 1), heads.flatten(), ignore_index=-100)
+                + F.cross_entropy(rel.flatten(0, 1), rel_gold.flatten(), ignore_index=-100))
 
     return _train_loop(parser, len(ex), epochs, lr, batch_size, seed, loss_of, "parser fine-tuning")
 
@@ -245,9 +247,8 @@ def attachment_scores(parser, tokenizer, sents, rels, device, layer: int, vector
         x, m, first, heads, rel_gold = _tree_batch(ex, range(s, min(s + batch_size, len(ex))), tokenizer.pad_token_id,
                                                    device)
         with M.shift(parser, layer, vector), (autocast or contextlib.nullcontext()):
-            arc, rel = parser(x, m, first)
-        pred = arc[:, 1:].masked_fill(~_arc_mask(first)[:, 1:], -1e4).argmax(-1)
-        pred_rel = rel[:, 1:].gather(2, pred[..., None, None].expand(-1, -1, 1, rel.shape[-1])).squeeze(2).argmax(-1)
+            arc, rel = parser(x, m, first)  # relations scored at the predicted heads
+        pred, pred_rel = arc.argmax(-1), rel.argmax(-1)
         keep = heads != -100
         ok = (pred == heads) & keep
         right_h += int(ok.sum())
