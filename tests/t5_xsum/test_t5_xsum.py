@@ -223,9 +223,13 @@ def test_bench_quick_runs():
     from replicate.papers.t5_xsum.bench import routes
 
     r = measure(routes(quick=True))
-    assert set(r["throughput"]) == {"seq2seq_trainer", "ours"} and all(v > 0 for v in r["throughput"].values())
+    assert set(r["throughput"]) == {"seq2seq_trainer", "ours", "ours_compiled"}
+    assert all(v > 0 for v in r["throughput"].values())
     c = r["check"]
-    assert len(c["loss_curve_ref"]) == len(c["loss_curve_ours"]) == 8
+    # the loss curve comes from the compiled route, reset to the shared initial weights (not recompiled)
+    assert c["loss_route"] == "ours_compiled" and len(c["loss_curve_ref"]) == len(c["loss_curve_ours"]) == 8
+    assert abs(c["loss_ours_first"] - c["loss_ref_first"]) < 0.5
+    assert c["first_call_s"]["ours_compiled"] > c["first_call_s"]["ours"] > 0
     assert c["generation_samples_per_s"]["ours"] > 0
 
 

@@ -19,7 +19,7 @@ from replicate.train import pick_device, seed_everything
 
 from . import data as D
 from .profiles import GPU, SMOKE
-from .train import generate_ids, linear_schedule, optimizer_for, to_device, train_step
+from .train import compiled, generate_ids, linear_schedule, optimizer_for, to_device, train_step
 
 T5_SMALL = dict(vocab_size=32128, d_model=512, d_ff=2048, d_kv=64, num_layers=6, num_heads=8)
 TINY = dict(vocab_size=512, d_model=64, d_ff=128, d_kv=16, num_layers=2, num_heads=4)
@@ -75,23 +75,39 @@ def _trainer(model, dataset, steps: int, batch: int, lr: float, bf16: bool, devi
 
 
 class _Ours:
-    """This chapter's loop, ``steps`` steps per call over length-bucketed batches."""
+    """This chapter's loop, ``steps`` steps per call over length-bucketed batches; with ``compile``, through
+    ``torch.compile(dynamic=True)`` (the ``compile`` parameter of the chapter). The first call's seconds are kept:
+    with ``compile`` they are the compilation."""
 
-    def __init__(self, model, examples, steps: int, batch: int, lr: float, device, precision: str, total: int):
+    def __init__(self, model, examples, steps: int, batch: int, lr: float, device, precision: str, total: int,
+                 compile: bool = False):
         self.model, self.examples, self.steps, self.batch = model, examples, steps, batch
-        self.device, self.precision = device, precision
-        self.opt = optimizer_for(model, lr, 0.01, device)
-        self.sched = linear_schedule(self.opt, total)
-        self.epoch, self.queue, self.losses = 0, [], []
+        self.device, self.precision, self.lr, self.total = device, precision, lr, total
+        self.step_model = compiled(model) if compile else model
+        self.first_call_s = None
         self.pad_multiple = (GPU if device.type == "cuda" else SMOKE).pad_multiple  # as the chapter's profiles pad
+        self.reset()
+
+    def reset(self, state: dict | None = None, total: int | None = None):
+        """Fresh optimizer, schedule and data order (and weights, when given); a compiled route stays compiled."""
+        if state is not None:
+            self.model.load_state_dict(state)
+        self.total = total or self.total
+        self.opt = optimizer_for(self.model, self.lr, 0.01, self.device)
+        self.sched = linear_schedule(self.opt, self.total)
+        self.epoch, self.queue, self.losses = 0, [], []
 
     def __call__(self):
+        t0 = time.perf_counter()
         for _ in range(self.steps):
             if not self.queue:
                 self.queue = D.batches(self.examples, self.batch, self.epoch, bucket=True)
                 self.epoch += 1
             b = to_device(D.collate(self.examples, self.queue.pop(), multiple=self.pad_multiple), self.device)
-            self.losses.append(train_step(self.model, b, self.opt, self.sched, self.device, self.precision, 1.0))
+            self.losses.append(train_step(self.step_model, b, self.opt, self.sched, self.device, self.precision, 1.0))
+        if self.first_call_s is None:
+            float(self.losses[-1])  # wait for the GPU
+            self.first_call_s = time.perf_counter() - t0
         return self.losses[-1]
 
 
@@ -120,8 +136,13 @@ def routes(quick: bool = False) -> Bench:
     if cuda:
         ref16 = _trainer(fresh(), dataset, steps, batch, lr, True, device)
         r["seq2seq_trainer_bf16"] = lambda: ref16.train()
-    ours = _Ours(fresh(), examples, steps, batch, lr, device, "bf16" if cuda else "fp32", total=10**6)
-    r["ours"] = ours
+    precision = "bf16" if cuda else "fp32"
+    r["ours"] = _Ours(fresh(), examples, steps, batch, lr, device, precision, total=10**6)
+    # torch.compile: on the GPU (the chapter compiles only there); --quick on a CPU too, so tests reach the route
+    compiled_route = _Ours(fresh(), examples, steps, batch, lr, device, precision, total=10**6, compile=True) \
+        if cuda or quick else None
+    if compiled_route is not None:
+        r["ours_compiled"] = compiled_route
 
     def check() -> dict:
         """Loss curves of both routes from the same initial weights (S steps, same lr schedule), and test-set
@@ -132,7 +153,10 @@ def routes(quick: bool = False) -> Bench:
         t.train()
         ref_loss = [h["loss"] for h in t.state.log_history if "loss" in h]
         seed_everything(1)
-        o = _Ours(fresh(), examples, S, batch, lr, device, "bf16" if cuda else "fp32", total=S)
+        # the fastest route of ours, from the same initial weights; the compiled one is reset, not recompiled
+        o = compiled_route or _Ours(fresh(), examples, S, batch, lr, device, precision, total=S)
+        o.reset(init, total=S)
+        o.steps = S
         o()
         our_loss = [float(x) for x in o.losses]
         k = max(1, S // 5)
@@ -145,20 +169,24 @@ def routes(quick: bool = False) -> Bench:
         ref_gen = gen_n / (time.perf_counter() - t0)
         t0 = time.perf_counter()
         generate_ids(model, [e["input_ids"] for e in examples[:gen_n]], 0, 20, 16 if quick else 128, device,
-                     "bf16" if cuda else "fp32")
+                     precision)
         our_gen = gen_n / (time.perf_counter() - t0)
-        return {"loss_ref_first": float(np.mean(ref_loss[:k])), "loss_ref_last": float(np.mean(ref_loss[-k:])),
-                "loss_ours_first": float(np.mean(our_loss[:k])), "loss_ours_last": float(np.mean(our_loss[-k:])),
-                "loss_curve_ref": ref_loss, "loss_curve_ours": our_loss,
-                "generation_samples_per_s": {"seq2seq_trainer_predict": ref_gen, "ours": our_gen,
-                                             "ratio": our_gen / ref_gen}}
+        out = {"loss_route": "ours_compiled" if compiled_route else "ours",
+               "loss_ref_first": float(np.mean(ref_loss[:k])), "loss_ref_last": float(np.mean(ref_loss[-k:])),
+               "loss_ours_first": float(np.mean(our_loss[:k])), "loss_ours_last": float(np.mean(our_loss[-k:])),
+               "loss_curve_ref": ref_loss, "loss_curve_ours": our_loss,
+               "first_call_s": {n: f.first_call_s for n, f in r.items() if isinstance(f, _Ours)},
+               "generation_samples_per_s": {"seq2seq_trainer_predict": ref_gen, "ours": our_gen,
+                                            "ratio": our_gen / ref_gen}}
+        return out
 
     return Bench(routes=r, reference="seq2seq_trainer", items_per_call=batch * steps, unit="samples/s",
                  config={"shape": "tiny" if quick else "t5-small", "max_source": max_source, "max_target": max_target,
                          "batch": batch, "steps_per_call": steps, "device": str(device), "examples": n},
                  warmup=1, repeats=1 if quick else 2, rounds=1 if quick else 3, check=check,
                  notes="reference fp32 (and bf16=True on GPU); ours: bf16 autocast, fused AdamW, SDPA, length buckets, "
-                       "sources padded to a multiple of 64 on a GPU")
+                       "sources padded to a multiple of 64 on a GPU; ours_compiled: the same through "
+                       "torch.compile(dynamic=True), its compilation in the untimed warm-up call (check.first_call_s)")
 
 
 def bench_summary():
@@ -182,8 +210,15 @@ def bench_summary():
     c = b.get("check", {})
     if c:
         g = c["generation_samples_per_s"]
+        route = c.get("loss_route", "ours")
         display(Markdown(
-            f"Loss, first / last steps: Trainer {c['loss_ref_first']:.3f} / {c['loss_ref_last']:.3f}, ours "
+            f"Loss over the same {len(c['loss_curve_ours'])} steps from the same initial weights, mean of the first / "
+            f"last fifth: Trainer {c['loss_ref_first']:.3f} / {c['loss_ref_last']:.3f}, {route} "
             f"{c['loss_ours_first']:.3f} / {c['loss_ours_last']:.3f}. Generation (20 new tokens): Trainer.predict "
             f"{g['seq2seq_trainer_predict']:.0f} samples/s, ours {g['ours']:.0f} samples/s (x{g['ratio']:.1f})."))
+        first = c.get("first_call_s", {})
+        if "ours_compiled" in first:
+            display(Markdown(
+                f"`ours_compiled` compiles once per run: its first call (compilation included) took "
+                f"{first['ours_compiled']:.0f} s, which the epoch column above leaves out."))
     return df
