@@ -167,6 +167,36 @@ def test_bucketed_batches_cover_epoch_and_pad_less():
     assert waste(D.batches(ex, 8, 0, True, chunk=10)) < waste(D.batches(ex, 8, 0, False))
 
 
+def test_loader_pads_as_collate_in_workers_too():
+    import torch
+
+    rng = random.Random(0)
+    ex = [{"input_ids": [rng.randrange(3, 50) for _ in range(rng.randrange(5, 90))] + [1],
+           "labels": [rng.randrange(3, 50) for _ in range(rng.randrange(2, 20))] + [1]} for _ in range(40)]
+    plan = D.batches(ex, 8, 0)
+    for workers in (0, 2):
+        got = list(D.loader(ex, plan, 0, 64, workers=workers))
+        assert len(got) == len(plan)
+        for ids, b in zip(plan, got):
+            want = D.collate(ex, ids, 0, 64)
+            assert all(torch.equal(b[k], want[k]) for k in want)
+
+
+def test_sweep_rows_keep_the_newest_point_and_diversity_line():
+    from replicate.papers.t5_xsum import report as R
+
+    def rec(lr, bs, created, f1):
+        return {"config": {"lr": lr, "batch_size": bs}, "meta": {"created": created}, "curves": {},
+                "metrics": {"rougeL/fmeasure": f1}}
+    rows = R.sweep_rows([rec(1e-3, 8, "2026-02", 0.2), rec(1e-3, 8, "2026-01", 0.1), rec(1e-3, 16, "2026-01", 0.3)])
+    assert sorted((r["batch_size"], r["rougeL/fmeasure"]) for r in rows) == [(8, 0.2), (16, 0.3)]
+    fin = {"config": {"gen_max_new_tokens": 20}, "metrics": {"mean_gen_tokens": {"capped": 9.0}},
+           "examples": [{"generated (20 tokens)": "Same.", "generated (64 tokens)": x} for x in ("a", "b")]}
+    assert R.diversity(fin).startswith("1 distinct summaries among the 2") and "same summary" in R.diversity(fin)
+    fin["examples"][1]["generated (20 tokens)"] = "Other."
+    assert R.diversity(fin).startswith("2 distinct") and "same summary" not in R.diversity(fin)
+
+
 def test_finetune_loss_decreases_and_resumes(tmp_path):
     import torch
 

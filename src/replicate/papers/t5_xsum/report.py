@@ -59,6 +59,15 @@ def baselines_table(record: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def sweep_rows(records: list[dict]) -> list[dict]:
+    """Rows of committed ``sweep_point`` records for ``sweep_table``: the newest record of each (lr, batch size), so a
+    grid re-run under a changed profile replaces its older points instead of doubling them."""
+    newest: dict = {}
+    for r in sorted(records, key=lambda r: r.get("meta", {}).get("created", "")):
+        newest[(r["config"]["lr"], r["config"]["batch_size"])] = r
+    return [{"lr": lr, "batch_size": bs, **r["metrics"], "curves": r["curves"]} for (lr, bs), r in newest.items()]
+
+
 def sweep_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{"lr": r["lr"], "batch size": r["batch_size"], "steps": r["steps"],
                           "final loss": r["final_loss"], "val ROUGE-1 F1": r["rouge1/fmeasure"],
@@ -132,6 +141,17 @@ def top_words_table(record: dict) -> pd.DataFrame:
                  "most attended source words": ", ".join(f"{w} ({m:.1f})" for w, m in
                                                          record["metrics"]["top_words_overall"][:12])})
     return pd.DataFrame(rows)
+
+
+def diversity(record: dict) -> str:
+    """One line on how varied a fine-tuning record's summaries are: a model that has collapsed onto one summary for
+    every article scores ROUGE from what that sentence shares with the references, and reads little of its input."""
+    key = f"generated ({record['config']['gen_max_new_tokens']} tokens)"
+    gen = [e[key] for e in record["examples"] if key in e]
+    n, k = len(gen), len(set(gen))
+    verdict = " -- the model gives the same summary whatever the article" if n > 1 and k == 1 else ""
+    return (f"{k} distinct summaries among the {n} shown test articles; mean generated length "
+            f"{record['metrics']['mean_gen_tokens']['capped']:.1f} tokens{verdict}")
 
 
 def examples_table(record: dict) -> pd.DataFrame:
