@@ -62,11 +62,6 @@ def _model(shape: dict, device):
     return m.to(device)
 
 
-def _collate(features: list[dict]) -> dict:
-    """What ``DataCollatorForSeq2Seq`` does for T5 (pad to the longest, labels padded with -100)."""
-    return D.collate(features, list(range(len(features))), pad_id=0, multiple=1)
-
-
 def _trainer(model, dataset, steps: int, batch: int, lr: float, bf16: bool, device, logging_steps: int = 0):
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
 
@@ -76,7 +71,8 @@ def _trainer(model, dataset, steps: int, batch: int, lr: float, bf16: bool, devi
         report_to="none", save_strategy="no", disable_tqdm=True, dataloader_num_workers=0,
         logging_strategy="steps" if logging_steps else "no", logging_steps=logging_steps or 500,
         use_cpu=device.type == "cpu", predict_with_generate=True, seed=0)
-    return Seq2SeqTrainer(model=model, args=args, train_dataset=dataset, data_collator=_collate)
+    # padded as DataCollatorForSeq2Seq pads T5: to the longest member, labels with -100
+    return Seq2SeqTrainer(model=model, args=args, train_dataset=dataset, data_collator=D.Collator(0, multiple=1))
 
 
 class _Steps:
