@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 book: setup
 	$(BIN)/replicate book --profile $(PROFILE)
 
-# Unit tests, nbval over every notebook under `smoke`, and a book build check (fresh temporary results).
+# The linter, unit tests, nbval over every notebook under `smoke`, and a book build check (fresh temporary results).
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 # JupyterLab on the project's kernel; a notebook opened there runs top to bottom with its default parameters.

@@ -1,7 +1,8 @@
 """Executing chapters with papermill and building the book.
 
-Source notebooks live in notebooks/<chapter>/ without outputs; executed copies go to book/executed/<chapter>/
-(REPLICATE_EXECUTED moves them), which is where the book's table of contents reads them. Parameters are
+Source notebooks live in notebooks/<chapter>/ as MyST markdown (jupytext text notebooks: one source, no
+outputs, editable in JupyterLab); papermill executes them through jupytext, and the executed copies go to
+book/executed/<chapter>/ (REPLICATE_EXECUTED moves them), which is where the book's table of contents reads them. Parameters are
 validated before any notebook starts. A failing notebook still leaves its executed copy, showing the error.
 """
 from __future__ import annotations
@@ -34,7 +35,25 @@ class ChapterFailed(RuntimeError):
 
 
 def source_notebook(chapter: str, notebook: str) -> Path:
-    return paths.notebooks_dir() / chapter / f"{notebook}.ipynb"
+    return paths.notebooks_dir() / chapter / f"{notebook}.md"
+
+
+def read_notebook(path: Path):
+    """A MyST text notebook as an nbformat notebook (jupytext), ready for papermill."""
+    import jupytext
+
+    return jupytext.read(path)
+
+
+def execute(src: Path, dst: Path, parameters: Mapping, progress: bool = True, cwd: Path | None = None) -> None:
+    """papermill over a text notebook: jupytext reads ``src``, papermill injects ``parameters`` and executes,
+    the executed notebook (.ipynb, with outputs) is written to ``dst``."""
+    import papermill as pm
+
+    nb = read_notebook(src)
+    with kernel_env():
+        pm.execute_notebook(nb, str(dst), parameters=dict(parameters), kernel_name="python3",
+                            progress_bar=progress, cwd=str(cwd or dst.parent), log_output=False, report_mode=False)
 
 
 def plan(targets: list[str], profile: str, overrides: Mapping[str, str] | None = None) -> list[tuple[str, dict]]:
@@ -82,11 +101,7 @@ def run_chapter(chapter: str, profile: str, overrides: Mapping | None = None, ex
         t0 = time.perf_counter()
         err = None
         try:
-            with kernel_env():
-                pm.execute_notebook(str(src), str(dst),
-                                    parameters={"profile": profile, "overrides": dict(overrides or {})},
-                                    kernel_name="python3", progress_bar=progress, cwd=str(out_dir),
-                                    log_output=False, report_mode=False)
+            execute(src, dst, {"profile": profile, "overrides": dict(overrides or {})}, progress=progress, cwd=out_dir)
         except pm.PapermillExecutionError as e:
             err = f"{e.ename}: {e.evalue}"
         except Exception as e:  # a kernel death, a missing notebook ...

@@ -6,8 +6,7 @@ import torch
 from replicate.config import UsageError
 from replicate.papers.causal_shufflenet import data as D
 from replicate.papers.causal_shufflenet import experiment as E
-from replicate.papers.causal_shufflenet.model import (CausalShuffleNet, MobileNet3D, ShuffleNet3D, StreamState,
-                                                      build, channel_shuffle, count_params, stream, subclips_of,
+from replicate.papers.causal_shufflenet.model import (CausalShuffleNet, MobileNet3D, ShuffleNet3D, build, channel_shuffle, stream, subclips_of,
                                                       table2_counts)
 from replicate.papers.causal_shufflenet.profiles import CHAPTER
 

@@ -2,7 +2,6 @@
 the bench's quick mode."""
 from dataclasses import replace
 
-import numpy as np
 import pytest
 import torch
 

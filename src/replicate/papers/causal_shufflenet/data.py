@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from replicate import paths
-from replicate.data import DataMissing, require
+from replicate.data import require
 from replicate.train import progress
 
 CHAPTER = "causal_shufflenet"

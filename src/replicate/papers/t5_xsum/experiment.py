@@ -272,9 +272,7 @@ def run_attention(params, profile: str, force: bool = False) -> dict:
 def papermill_sweep(params, profile: str, out_dir: str | Path | None = None) -> list[dict]:
     """The sweep as a papermill sweep: ``02_sweep`` executed once per (lr, batch size) cell, each execution writing
     that cell's record; returns the records of the whole grid (re-used, nothing is trained twice)."""
-    import papermill as pm
-
-    from replicate.runner import source_notebook
+    from replicate.runner import execute, source_notebook
 
     out = Path(out_dir or paths.executed_dir() / CHAPTER / "sweep")
     out.mkdir(parents=True, exist_ok=True)
@@ -282,7 +280,6 @@ def papermill_sweep(params, profile: str, out_dir: str | Path | None = None) -> 
     for lr in params.sweep_lrs:
         for bs in params.sweep_batch_sizes:
             ov = {**base, "sweep_lrs": [lr], "sweep_batch_sizes": [bs]}
-            pm.execute_notebook(str(source_notebook(CHAPTER, "02_sweep")), str(out / f"02_sweep-lr{lr:g}-bs{bs}.ipynb"),
-                                parameters={"profile": profile, "overrides": ov}, kernel_name="python3",
-                                progress_bar=False, cwd=str(out))
+            execute(source_notebook(CHAPTER, "02_sweep"), out / f"02_sweep-lr{lr:g}-bs{bs}.ipynb",
+                    {"profile": profile, "overrides": ov}, progress=False, cwd=out)
     return run_sweep(params, profile)
