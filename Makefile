@@ -2,6 +2,8 @@
 PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?= smoke
+FORCE   ?=
+FORCE_FLAG := $(if $(FORCE),--force,)
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha256(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 
@@ -17,9 +19,10 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# Execute every chapter with papermill under $(PROFILE) (default: the embedded, offline `smoke`) and build the HTML book.
+# Execute every chapter with papermill under $(PROFILE) (default: the embedded, offline `smoke`) and build the HTML book;
+# FORCE=1 recomputes every record instead of re-using stored ones.
 book: setup
-	$(BIN)/replicate book --profile $(PROFILE)
+	$(BIN)/replicate book --profile $(PROFILE) $(FORCE_FLAG)
 
 # The linter, unit tests, nbval over every notebook under `smoke`, and a book build check (fresh temporary results).
 test: setup

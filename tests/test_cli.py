@@ -48,14 +48,12 @@ def test_list_shows_every_chapter_profile_and_parameter():
 
 
 def test_every_chapter_has_notebooks_with_a_parameters_cell():
-    import nbformat
-
-    from replicate.runner import source_notebook
+    from replicate.runner import read_notebook, source_notebook
 
     assert chapters.names(), "no chapter found"
     for name in chapters.names():
         for nb in chapters.get(name).notebooks:
-            doc = nbformat.read(source_notebook(name, nb), as_version=4)
+            doc = read_notebook(source_notebook(name, nb))
             tagged = [c for c in doc.cells if "parameters" in c.metadata.get("tags", [])]
             assert len(tagged) == 1, f"{name}/{nb} needs exactly one parameters cell"
             assert 'profile = "smoke"' in tagged[0].source

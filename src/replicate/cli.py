@@ -18,7 +18,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _cmd_list(args) -> int:
     from . import chapters
-    from .config import describe
+    from .config import describe_full
 
     for name in chapters.names():
         ch = chapters.get(name)
@@ -29,8 +29,13 @@ def _cmd_list(args) -> int:
             print(f"  profile {pname}{default}:")
             if args.brief:
                 continue
-            for field, tp, value in describe(prof):
-                print(f"    {field}: {tp} = {value!r}")
+            for row in describe_full(prof):
+                paper = ""
+                if "paper" in row and row["paper"] != row["value"]:
+                    paper = f" [paper: {row['paper']!r}" + (f", {row['source']}" if row["source"] else "") + "]"
+                print(f"    {row['name']}: {row['type']} = {row['value']!r}{paper}")
+                if row["help"] and not args.values:
+                    print(f"        {row['help']}")
     return 0
 
 
@@ -41,7 +46,7 @@ def _cmd_run(args) -> int:
     overrides = parse_overrides(args.param)
     runner.plan(args.chapters, args.profile, overrides)  # validate everything before any work
     try:
-        runner.run(args.chapters, args.profile, overrides, progress=not args.quiet)
+        runner.run(args.chapters, args.profile, overrides, progress=not args.quiet, force=args.force)
     except runner.ChapterFailed as e:
         print(f"replicate: failed: {e}", file=sys.stderr)
         return 1
@@ -53,10 +58,10 @@ def _cmd_book(args) -> int:
     from .config import parse_overrides
 
     overrides = parse_overrides(args.param)
-    runner.plan(["all"], args.profile, overrides)
+    runner.plan(["all"], args.profile, overrides, preflight=not args.no_run)
     try:
         if not args.no_run:
-            runner.run(["all"], args.profile, overrides, progress=not args.quiet)
+            runner.run(["all"], args.profile, overrides, progress=not args.quiet, force=args.force)
         html = runner.build_book()
     except runner.ChapterFailed as e:
         print(f"replicate: failed: {e}", file=sys.stderr)
@@ -100,6 +105,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("list", help="chapters, notebooks, profiles and their parameters")
     s.add_argument("--brief", action="store_true", help="profiles without their parameters")
+    s.add_argument("--values", action="store_true", help="parameters without their help")
     s.set_defaults(fn=_cmd_list)
 
     for name, fn, hlp in (("run", _cmd_run, "execute chapters' notebooks with papermill"),
@@ -110,6 +116,8 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--profile", default="smoke", help="profile name (default: smoke)")
         s.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a parameter")
         s.add_argument("-q", "--quiet", action="store_true", help="no per-cell progress bars")
+        s.add_argument("--force", action="store_true",
+                       help="recompute every record instead of re-using a stored one with the same key")
         if name == "book":
             s.add_argument("--no-run", action="store_true", help="build from the notebooks already executed")
         s.set_defaults(fn=fn)

@@ -11,7 +11,42 @@ import dataclasses
 import json
 import typing
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+_UNSET = object()
+
+
+def param(default: Any, help: str, *, paper: Any = _UNSET, source: str = "") -> Any:
+    """A parameter field declared once: its default, the help that ``replicate list`` prints, and (where known)
+    the paper's value and where the paper states it, so that a notebook can list how a profile differs from it.
+
+        lr: float = param(5e-5, "peak learning rate of AdamW", paper=5e-5, source="Sec. 4.1")
+    """
+    meta = {"help": help, "source": source}
+    if paper is not _UNSET:
+        meta["paper"] = paper
+    return field(default=default, metadata=meta)
+
+
+def help_of(params_cls, name: str) -> str:
+    """The help text declared with field ``name`` (empty when none was)."""
+    return {f.name: f.metadata.get("help", "") for f in fields(params_cls)}.get(name, "")
+
+
+def differs_from_paper(params) -> list[tuple[str, Any, Any, str]]:
+    """(name, ours, the paper's, source) for every field whose paper value is declared and differs."""
+    out = []
+    for f in fields(params):
+        if "paper" not in f.metadata:
+            continue
+        ours, theirs = getattr(params, f.name), f.metadata["paper"]
+        if _jsonish(ours) != _jsonish(theirs):
+            out.append((f.name, ours, theirs, f.metadata.get("source", "")))
+    return out
+
+
+def _jsonish(v: Any) -> Any:
+    return json.loads(json.dumps(v, default=list))
 
 
 class UsageError(ValueError):
@@ -32,6 +67,12 @@ class Chapter:
     default_profile: str = "smoke"
     description: str = ""
     choices: Mapping[str, tuple] = field(default_factory=dict)
+    #: ``preflight(params) -> ["what is missing: how to get it", ...]``: every data set and checkpoint the
+    #: parameters need that is not on this machine. The runner calls it before any kernel starts.
+    preflight: Callable[[Any], list[str]] | None = None
+
+    def missing(self, params) -> list[str]:
+        return list(self.preflight(params)) if self.preflight is not None else []
 
     def profile(self, name: str):
         if name not in self.profiles:
@@ -169,3 +210,17 @@ def describe(params) -> list[tuple[str, str, Any]]:
     """(name, type, value) rows for ``replicate list`` and notebook banners."""
     hints = _type_hints(type(params))
     return [(f.name, _type_name(hints[f.name]), getattr(params, f.name)) for f in fields(params)]
+
+
+def describe_full(params) -> list[dict[str, Any]]:
+    """One dict per field: name, type, value, help, and the paper's value and source where declared."""
+    hints = _type_hints(type(params))
+    rows = []
+    for f in fields(params):
+        row = {"name": f.name, "type": _type_name(hints[f.name]), "value": getattr(params, f.name),
+               "help": f.metadata.get("help", "")}
+        if "paper" in f.metadata:
+            row["paper"] = f.metadata["paper"]
+            row["source"] = f.metadata.get("source", "")
+        rows.append(row)
+    return rows

@@ -40,6 +40,10 @@ class Source:
     note: str = ""
     files: tuple[str, ...] = field(default_factory=tuple)  # files/folders whose presence marks a usable copy
     parts: tuple[dict, ...] = field(default_factory=tuple)  # several files: [{url, filename, sha256, size}], kept as is
+    #: "module:function" that builds the data set into a folder (e.g. a corpus made from lists already on the
+    #: machine or fetched from a mirror): ``fn(source, folder)``; ``fetch`` renames the folder into place after.
+    builder: str | None = None
+    options: dict = field(default_factory=dict, hash=False, compare=False)  # the builder's settings
 
 
 def manifests_dir() -> Path:
@@ -55,6 +59,7 @@ def sources() -> dict[str, Source]:
             d["files"] = tuple(d.get("files", ()))
             d["parts"] = tuple(dict(x) for x in d.get("parts", ()))
             d.setdefault("url", None)
+            d["options"] = dict(d.get("options") or {})
             for entry in (d, *d["parts"]):
                 sha = entry.get("sha256")
                 if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
@@ -94,11 +99,72 @@ def require(name: str, path: str | Path | None = None) -> Path:
     p = cache_path(name)
     if _usable(p, src):
         return p
-    how = f"run `replicate data fetch {name}`" if (src.url or src.parts) else "download it by hand (see data/manifests/)"
+    how = f"run `replicate data fetch {name}`" if (src.url or src.parts or src.builder) else "download it by hand (see data/manifests/)"
     raise DataMissing(
         f"{src.title} is missing: {how} (needs network; it lands in {p}), or pass a local copy by path"
         f" (e.g. -p data_dir=/path/to/{src.target or name})"
     )
+
+
+def missing(name: str, path: str | Path | None = None) -> str | None:
+    """None when data set ``name`` is usable (``path`` or the cache), else the one line saying how to get it."""
+    try:
+        require(name, path)
+    except DataMissing as e:
+        return str(e)
+    return None
+
+
+def missing_model(name_or_path: str | None, what: str = "checkpoint") -> str | None:
+    """None when ``from_pretrained(name_or_path)`` can load here (a local folder, a data source of that name in
+    the cache, the Hugging Face cache, or a reachable hub), else one line saying how to get it. ``None`` (a
+    model built from a config) needs nothing."""
+    if not name_or_path:
+        return None
+    p = Path(str(name_or_path)).expanduser()
+    if p.is_dir():
+        return None if (p / "config.json").is_file() else f"{what} {p} has no config.json (not a Hugging Face folder)"
+    if str(name_or_path).startswith((".", "/", "~")):
+        return f"{what} folder {p} does not exist"
+    if str(name_or_path) in sources():
+        return missing(str(name_or_path))
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(str(name_or_path), "config.json"), str):
+            return None
+    except Exception:  # noqa: BLE001 - an unusual cache layout: fall through to the hub check
+        pass
+    how = (f"run `huggingface-cli download {name_or_path}` on a machine with network (it fills the Hugging Face "
+           f"cache), or pass a local copy: -p model_name_or_path=/path/to/folder")
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        return f"{what} {name_or_path} is not in the Hugging Face cache and HF_HUB_OFFLINE is set: {how}"
+    try:
+        from huggingface_hub import model_info
+
+        model_info(str(name_or_path), timeout=5)
+        return None
+    except Exception as e:  # noqa: BLE001 - no network, unknown id, auth ...: all mean "cannot load here"
+        return f"{what} {name_or_path} is not in the Hugging Face cache and the hub is not reachable ({type(e).__name__}): {how}"
+
+
+def _build(src: Source, target: Path) -> Path:
+    """A data set that a builder makes: built in a temporary sibling folder, renamed into place when complete."""
+    import importlib
+
+    mod, _, fn = src.builder.partition(":")
+    build = getattr(importlib.import_module(mod), fn)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        build(src, tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{src.title} is ready in {target}")
+    return target
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -168,6 +234,8 @@ def fetch(name: str, force: bool = False) -> Path:
     if _usable(target, src) and not force:
         print(f"{src.title} is already in {target}")
         return target
+    if src.builder:
+        return _build(src, target)
     if src.parts:  # several plain files (e.g. Fashion-MNIST's four gz files), each verified
         target.mkdir(parents=True, exist_ok=True)
         for part in src.parts:

@@ -46,3 +46,8 @@ def data_dir() -> Path:
 
 def notebooks_dir() -> Path:
     return project_root() / "notebooks"
+
+
+def checkpoint_path(chapter: str, profile: str, name: str) -> Path:
+    """Where a training run keeps its checkpoint: the data cache, never the committed results/."""
+    return data_dir() / "checkpoints" / chapter / profile / f"{name}.pt"

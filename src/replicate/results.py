@@ -1,14 +1,20 @@
 """Result records: one JSON file per experiment, keyed by a hash of its config.
 
 A record holds the metrics and curves an experiment measured, the full resolved config, the profile, the git
-commit, the device, package versions, the seed and the wall time. ``ResultStore.run`` re-uses a record whose
-key matches instead of recomputing (unless ``force``), which is how the book is rebuilt on a CPU from runs made
-on a GPU. Records are written atomically (temporary file, then rename) and an existing record is never
-overwritten unless the caller forces it.
+commit, the device, package versions, the seed and the wall time. Its key hashes the experiment's name, its
+config and the **code fingerprint** of the chapter (the chapter package's computing modules and the shared
+modules they use), so a record cannot outlive the code that made it: change a line of a chapter's code and its
+records are recomputed, nobody else's. ``record`` (the one way a chapter makes a record) and ``ResultStore.run``
+re-use a record whose key matches instead of recomputing, unless forced (``replicate run --force``, which sets
+REPLICATE_FORCE: records made before the forced run started are recomputed once). That is how the book is
+rebuilt on a CPU from runs made on a GPU. A committed record made by older code is still shown, marked
+(``is_stale``, ``provenance``). Records are written atomically (temporary file, then rename) and an existing
+record is never overwritten unless the caller forces it.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import math
@@ -24,7 +30,12 @@ from typing import Any, Callable, Mapping
 from . import paths
 from .config import as_dict
 
-SCHEMA = 1
+SCHEMA = 2
+
+#: Modules of a chapter package that draw or judge records but compute none: they are not in its fingerprint.
+PRESENTATION = ("report.py", "scoreboard.py", "figures.py", "bench.py")
+#: Shared modules whose code computes records (training support, data loading and building).
+SHARED_COMPUTE = ("train.py", "data.py", "debian.py")
 
 
 class RecordExists(FileExistsError):
@@ -50,10 +61,55 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def config_key(experiment: str, config: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of (experiment, config); the first 12 hex digits name the file."""
-    blob = json.dumps({"experiment": experiment, "config": _jsonable(config)}, sort_keys=True, separators=(",", ":"))
+def config_key(experiment: str, config: Mapping[str, Any], code: str | None = None) -> str:
+    """sha256 of the canonical JSON of (experiment, config, code fingerprint); 12 hex digits name the file."""
+    body = {"experiment": experiment, "config": _jsonable(config)}
+    if code is not None:
+        body["code"] = code
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def code_fingerprint(chapter: str, bench: bool = False) -> str:
+    """sha256 (16 hex digits) of the source of the code that computes a chapter's records: every module of
+    ``replicate.papers.<chapter>`` but the presentation ones (``PRESENTATION``; ``bench.py`` counts for bench
+    records), and the shared ``SHARED_COMPUTE`` modules. Whitespace-exact: any edit of those files changes it."""
+    import importlib.util
+
+    pkg = Path(importlib.util.find_spec("replicate").origin).parent
+    skip = set(PRESENTATION) - ({"bench.py"} if bench else set())
+    files = sorted(p for p in (pkg / "papers" / chapter).rglob("*.py") if p.name not in skip)
+    files += [pkg / n for n in SHARED_COMPUTE if (pkg / n).is_file()]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(pkg)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def is_stale(record: Mapping[str, Any]) -> bool:
+    """True when the record was made by code other than the chapter's code as it is now."""
+    chapter = record.get("chapter")
+    if not chapter:
+        return True
+    try:
+        now = code_fingerprint(chapter, bench=record.get("experiment") == "bench")
+    except (OSError, ValueError):
+        return True
+    return record.get("code") != now
+
+
+def _force_since() -> str | None:
+    """REPLICATE_FORCE: an ISO time (records created before it are recomputed) or 1 (this process's start)."""
+    v = os.environ.get("REPLICATE_FORCE", "").strip()
+    if not v or v.lower() in ("0", "false", "no"):
+        return None
+    if v.lower() in ("1", "true", "yes"):
+        return _PROCESS_START
+    return v
+
+
+_PROCESS_START = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def git_commit(root: Path | None = None) -> str:
@@ -125,15 +181,21 @@ class ResultStore:
         self.root = Path(root) if root is not None else paths.results_dir()
         self.dir = self.root / chapter / profile
 
+    def code(self, experiment: str) -> str:
+        return code_fingerprint(self.chapter, bench=experiment == "bench")
+
+    def key(self, experiment: str, config: Mapping[str, Any]) -> str:
+        return config_key(experiment, config, self.code(experiment))
+
     def path_for(self, experiment: str, config: Mapping[str, Any]) -> Path:
-        return self.dir / f"{experiment}-{config_key(experiment, config)[:12]}.json"
+        return self.dir / f"{experiment}-{self.key(experiment, config)[:12]}.json"
 
     def get(self, experiment: str, config: Mapping[str, Any]) -> dict | None:
         p = self.path_for(experiment, config)
         if not p.is_file():
             return None
         rec = json.loads(p.read_text())
-        if rec.get("key") != config_key(experiment, config):  # a 12-digit prefix collision: treat as absent
+        if rec.get("key") != self.key(experiment, config):  # a 12-digit prefix collision: treat as absent
             return None
         return rec
 
@@ -150,7 +212,8 @@ class ResultStore:
             "chapter": self.chapter,
             "profile": self.profile,
             "experiment": experiment,
-            "key": config_key(experiment, config),
+            "key": self.key(experiment, config),
+            "code": self.code(experiment),
             "config": _jsonable(config),
             **{k: _jsonable(v) for k, v in result.items()},
             "meta": {
@@ -168,9 +231,14 @@ class ResultStore:
 
     def run(self, experiment: str, config: Mapping[str, Any], fn: Callable[[], Mapping[str, Any]], *,
             seed: int | None = None, force: bool = False, verbose: bool = True) -> dict:
-        """Return the stored record for (experiment, config), or compute it with ``fn()`` and store it."""
+        """Return the stored record for (experiment, config), or compute it with ``fn()`` and store it.
+
+        Forced (``force`` or REPLICATE_FORCE), a record made before the forced run started is recomputed."""
+        since = _force_since()
         if not force:
             rec = self.get(experiment, config)
+            if rec is not None and since is not None and str(rec["meta"].get("created", "")) < since:
+                rec, force = None, True
             if rec is not None:
                 if verbose:
                     print(f"[{self.profile}] re-using record {self.path_for(experiment, config).name} "
@@ -192,6 +260,23 @@ class ResultStore:
         return sorted(out, key=lambda r: r["meta"].get("created", ""))
 
 
+def record(chapter: str, profile: str, experiment: str, params, fn: Callable[[], Mapping[str, Any]], *,
+           extra: Mapping[str, Any] | None = None, seed: int | None = None, verbose: bool = True) -> dict:
+    """The one way a chapter makes a record: experiment ``experiment`` of ``params`` (the FULL resolved
+    parameters) and ``extra`` (what else tells runs apart: a variant, a sweep point), computed by ``fn()`` unless
+    a record with the same key (experiment, params, extra, code fingerprint) exists. Under torch.distributed
+    only rank 0 stores; the other ranks get ``fn()``'s result unstored."""
+    config: dict[str, Any] = {"params": as_dict(params) if is_dataclass(params) else dict(params)}
+    if extra:
+        config["extra"] = dict(extra)
+    if seed is None:
+        seed = getattr(params, "seed", None)
+    store = ResultStore(chapter, profile)
+    if int(os.environ.get("RANK", "0") or 0) != 0:
+        return {**fn(), "stored": False}
+    return store.run(experiment, config, fn, seed=seed, verbose=verbose)
+
+
 def committed_records(chapter: str, profile: str, experiment: str | None = None) -> list[dict]:
     """Records committed with the project (e.g. the GPU runs), whatever REPLICATE_RESULTS says."""
     return ResultStore(chapter, profile, paths.committed_results_dir()).records(experiment)
@@ -202,5 +287,8 @@ def provenance(record: Mapping[str, Any]) -> str:
     m = record.get("meta", {})
     dev = m.get("device", {})
     where = dev.get("gpu") or dev.get("device", "?")
-    return (f"profile `{record.get('profile')}`, {where}, {str(m.get('created', '?'))[:10]}, "
+    line = (f"profile `{record.get('profile')}`, {where}, {str(m.get('created', '?'))[:10]}, "
             f"commit {str(m.get('git_commit', '?'))[:10]}")
+    if is_stale(record):
+        line += " (code changed since: made by the code of that commit, not by the code as it is now)"
+    return line

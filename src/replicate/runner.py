@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Mapping
 
 from . import chapters, paths
-from .config import as_dict
+from .config import UsageError, as_dict
 
 
 @dataclass
@@ -56,16 +56,41 @@ def execute(src: Path, dst: Path, parameters: Mapping, progress: bool = True, cw
                             progress_bar=progress, cwd=str(cwd or dst.parent), log_output=False, report_mode=False)
 
 
-def plan(targets: list[str], profile: str, overrides: Mapping[str, str] | None = None) -> list[tuple[str, dict]]:
-    """Validate chapters, profile and overrides before any work; return (chapter, typed overrides) pairs."""
+def plan(targets: list[str], profile: str, overrides: Mapping[str, str] | None = None,
+         preflight: bool = True) -> list[tuple[str, dict]]:
+    """Validate chapters, profile and overrides before any work, and check (preflight) that every data set and
+    checkpoint they need is on this machine; return (chapter, typed overrides) pairs."""
     names = chapters.names() if targets == ["all"] else targets
-    out = []
+    out, missing = [], []
     for name in names:
         ch = chapters.get(name)
         params = ch.resolve(profile, overrides or {})
         typed = {k: v for k, v in as_dict(params).items() if k in (overrides or {})}
         out.append((name, typed))
+        if preflight:
+            missing += [f"{name}: {m}" for m in ch.missing(params)]
+    if missing:
+        raise UsageError(f"profile {profile!r} cannot run here, nothing was started: " + "; ".join(missing))
     return out
+
+
+@contextmanager
+def forced(force: bool):
+    """``replicate run --force``: records made before this moment are recomputed (once) by every kernel."""
+    if not force:
+        yield
+        return
+    import datetime
+
+    saved = os.environ.get("REPLICATE_FORCE")
+    os.environ["REPLICATE_FORCE"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("REPLICATE_FORCE", None)
+        else:
+            os.environ["REPLICATE_FORCE"] = saved
 
 
 @contextmanager
@@ -113,11 +138,12 @@ def run_chapter(chapter: str, profile: str, overrides: Mapping | None = None, ex
 
 
 def run(targets: list[str], profile: str, overrides: Mapping[str, str] | None = None,
-        executed: Path | None = None, progress: bool = True) -> list[NotebookRun]:
+        executed: Path | None = None, progress: bool = True, force: bool = False) -> list[NotebookRun]:
     todo = plan(targets, profile, overrides)
     runs: list[NotebookRun] = []
-    for name, typed in todo:
-        runs += run_chapter(name, profile, typed, executed=executed, progress=progress)
+    with forced(force):
+        for name, typed in todo:
+            runs += run_chapter(name, profile, typed, executed=executed, progress=progress)
     failed = [r for r in runs if r.error]
     total = sum(r.seconds for r in runs)
     print(f"{len(runs) - len(failed)}/{len(runs)} notebooks ran ({total:.0f} s)")

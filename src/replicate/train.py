@@ -123,8 +123,43 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore what ``rng_state`` captured. torch wants its states as CPU ByteTensors: a state that a checkpoint
+    loaded onto a GPU (``map_location=device``) is moved back first, which is what made resuming fail on CUDA."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(torch.as_tensor(state["torch"]).detach().to("cpu", torch.uint8))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        cuda = [torch.as_tensor(t).detach().to("cpu", torch.uint8) for t in state["cuda"]]
+        torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
+
+
+_STATEFUL = ("model", "optimizer", "scheduler", "scaler")
+
+
+def _unwrap(obj):
+    return getattr(obj, "module", obj)  # DistributedDataParallel / torch.compile wrappers keep the real module
+
+
+def snapshot(model=None, optimizer=None, scheduler=None, scaler=None, **more) -> dict:
+    """What a ``Checkpointer`` saves: the state dicts of the objects given, the RNG states, and ``more``
+    (step, epoch, curves ...)."""
+    state = {"rng": rng_state(), **more}
+    for name, obj in zip(_STATEFUL, (model, optimizer, scheduler, scaler)):
+        if obj is not None:
+            state[name] = (_unwrap(obj) if name == "model" else obj).state_dict()
+    return state
+
+
+def resume(checkpointer: "Checkpointer", model=None, optimizer=None, scheduler=None, scaler=None) -> dict | None:
+    """The one resume path of every chapter: load the checkpoint to the CPU, load the state dicts into the
+    objects (already on their device: ``load_state_dict`` copies across), then restore the RNG states. Returns
+    the checkpoint's state (step, curves ... under their own keys) or None when there is none."""
+    state = checkpointer.load(map_location="cpu")
+    if state is None:
+        return None
+    for name, obj in zip(_STATEFUL, (model, optimizer, scheduler, scaler)):
+        if obj is not None and name in state:
+            (_unwrap(obj) if name == "model" else obj).load_state_dict(state[name])
+    if "rng" in state:
+        set_rng_state(state["rng"])
+    return state
