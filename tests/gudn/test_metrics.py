@@ -55,3 +55,11 @@ def test_inverse_propensity_formula():
     C = (np.log(N) - 1) * (1.5 + 1) ** 0.55
     assert np.allclose(w, 1 + C * (n_l + 1.5) ** -0.55)
     assert w[4] > w[0]  # rarer labels weigh more
+
+
+def test_hits_refuses_padding_indices():
+    Y = sp.csr_matrix(Y_DENSE)
+    with pytest.raises(ValueError, match="label indices"):
+        M.precision_at_k(np.array([[0, -1, -1, -1, -1]] * 4), Y)
+    with pytest.raises(ValueError, match="label indices"):
+        M.hits(np.array([[6]] * 4), Y)

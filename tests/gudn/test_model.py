@@ -2,12 +2,15 @@
 the bench's quick mode."""
 from dataclasses import replace
 
+import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
 from replicate import chapters
 from replicate.config import UsageError
 from replicate.papers.gudn import data as gdata
+from replicate.papers.gudn import metrics as M
 from replicate.papers.gudn.model import GUDN, ClusterRanker, make_encoder
 from replicate.papers.gudn.profiles import PROFILES
 from replicate.papers.gudn.train import Batcher
@@ -151,3 +154,21 @@ def test_bench_quick_runs():
     r = bench.run("gudn", quick=True, store=False)
     assert set(r["throughput"]) == {"reference", "ours"} and r["reference"] == "reference"
     assert r["check"]["reference"] == pytest.approx(r["check"]["ours"], rel=1e-3)
+
+
+def test_cluster_ranker_never_returns_padding_when_chosen_clusters_are_small():
+    """Clusters of 1 and 3 labels, top_b=1, k=5: the chosen cluster can hold fewer than k labels; the ranking
+    must still name k distinct valid labels, its first ones the chosen cluster's (the -1 padding bug: a probe
+    gave P@5 53.3 instead of 13.3 because metrics read index -1 as the last label)."""
+    torch.manual_seed(0)
+    cl = np.array([0, 1, 1, 1, 2, 2, 2, 3, 3, 3])  # cluster 0 holds one label
+    r = ClusterRanker(8, cl, top_b=1, emb_dim=4)
+    with torch.no_grad():
+        r.meta.weight.zero_()
+        r.meta.bias.copy_(torch.tensor([5.0, 0.0, 0.0, 0.0]))  # cluster 0 is always chosen
+    top = r.rank(torch.randn(6, 8), 5)
+    assert top.shape == (6, 5) and int(top.min()) >= 0 and int(top.max()) < 10
+    assert all(len(set(row.tolist())) == 5 for row in top)
+    assert bool((top[:, 0] == 0).all())  # the one candidate comes first
+    Y = sp.csr_matrix(np.eye(10)[[9] * 6])  # every document's one gold label is the LAST label
+    assert M.precision_at_k(top.numpy(), Y)[5] <= 0.2  # at most one hit of five, not a hit per padding slot

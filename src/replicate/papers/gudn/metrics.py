@@ -18,6 +18,9 @@ def hits(topk: np.ndarray, Y: sp.csr_matrix) -> np.ndarray:
     """hits[i, r] = Y[i, topk[i, r]] (N x K, float), looked up in the sparse matrix without densifying it."""
     topk = np.asarray(topk)
     n, K = topk.shape
+    if topk.size and (topk.min() < 0 or topk.max() >= Y.shape[1]):
+        # numpy would read -1 as the last label: a ranker's padding index must never reach the metrics
+        raise ValueError(f"label indices must lie in [0, {Y.shape[1]}), got {topk.min()} .. {topk.max()}")
     rows = np.repeat(np.arange(n), K)
     return np.asarray(Y[rows, topk.ravel()]).reshape(n, K).astype(np.float64)
 

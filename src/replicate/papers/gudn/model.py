@@ -99,13 +99,19 @@ class ClusterRanker(nn.Module):
         return F.binary_cross_entropy_with_logits(meta, y_clusters) + l_lab
 
     def rank(self, E: torch.Tensor, k: int) -> torch.Tensor:
+        """The top-k labels: candidates (labels of the ``top_b`` chosen clusters) by sigmoid(label score) x
+        sigmoid(cluster score), in [0, 1]; every other label scores -1, so when the chosen clusters hold fewer
+        than k labels the list is filled with (valid) labels of other clusters, never with the padding index -1
+        of the cluster table (which ``metrics.hits`` would read as the last label)."""
         meta = self.meta(E).float()
         chosen, cand = self._candidates(meta, None)
         p_meta = torch.sigmoid(torch.gather(meta, 1, chosen)).repeat_interleave(self.members.shape[1], dim=1)
         p = torch.sigmoid(self._scores(E, cand)) * p_meta
-        p = p.masked_fill(cand < 0, -1.0)
-        top = p.topk(min(k, p.shape[1]), dim=-1).indices
-        return torch.gather(cand, 1, top)
+        # scatter into B x (L + 1): padding entries land in the extra last column, which is dropped
+        idx = torch.where(cand >= 0, cand, torch.full_like(cand, self.n_labels))
+        full = torch.full((p.shape[0], self.n_labels + 1), -1.0, device=p.device, dtype=p.dtype)
+        full = full.scatter(1, idx, p)[:, :self.n_labels]
+        return full.topk(min(k, self.n_labels), dim=-1).indices
 
 
 def label_clusters(texts: list[str], Y, n_clusters: int, seed: int = 0) -> np.ndarray:
