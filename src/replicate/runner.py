@@ -172,11 +172,13 @@ def install_mathjax(root: Path) -> None:
 
 def build_book(root: Path | None = None, out: Path | None = None) -> Path:
     """Build the HTML book with warnings as errors; return the folder of index.html."""
-    from . import scoreboard
+    from . import prose, scoreboard
 
     root = root or paths.project_root()
     install_mathjax(root)
     print(f"wrote {scoreboard.write(root)}")
+    for p in prose.write(root):
+        print(f"wrote {p}")
     cmd = jupyter_book() + ["build", str(root), "--warningiserror", "--nitpick", "--keep-going"]
     if out is not None:
         cmd += ["--path-output", str(out)]
