@@ -4,6 +4,7 @@ VENV    ?= .venv
 PROFILE ?= smoke
 FORCE   ?=
 FORCE_FLAG := $(if $(FORCE),--force,)
+NPROC   ?= 1
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha256(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 
@@ -20,9 +21,9 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # Execute every chapter with papermill under $(PROFILE) (default: the embedded, offline `smoke`) and build the HTML book;
-# FORCE=1 recomputes every record instead of re-using stored ones.
+# FORCE=1 recomputes every record instead of re-using stored ones; NPROC=N trains on N processes (one per GPU).
 book: setup
-	$(BIN)/replicate book --profile $(PROFILE) $(FORCE_FLAG)
+	$(BIN)/replicate book --profile $(PROFILE) --nproc $(NPROC) $(FORCE_FLAG)
 
 # The linter, unit tests, nbval over every notebook under `smoke`, and a book build check (fresh temporary results).
 test: setup

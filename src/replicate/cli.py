@@ -46,7 +46,8 @@ def _cmd_run(args) -> int:
     overrides = parse_overrides(args.param)
     runner.plan(args.chapters, args.profile, overrides)  # validate everything before any work
     try:
-        runner.run(args.chapters, args.profile, overrides, progress=not args.quiet, force=args.force)
+        runner.run(args.chapters, args.profile, overrides, progress=not args.quiet, force=args.force,
+                   nproc=args.nproc)
     except runner.ChapterFailed as e:
         print(f"replicate: failed: {e}", file=sys.stderr)
         return 1
@@ -61,7 +62,8 @@ def _cmd_book(args) -> int:
     runner.plan(["all"], args.profile, overrides, preflight=not args.no_run)
     try:
         if not args.no_run:
-            runner.run(["all"], args.profile, overrides, progress=not args.quiet, force=args.force)
+            runner.run(["all"], args.profile, overrides, progress=not args.quiet, force=args.force,
+                       nproc=args.nproc)
         html = runner.build_book()
     except runner.ChapterFailed as e:
         print(f"replicate: failed: {e}", file=sys.stderr)
@@ -116,6 +118,8 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--profile", default="smoke", help="profile name (default: smoke)")
         s.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a parameter")
         s.add_argument("-q", "--quiet", action="store_true", help="no per-cell progress bars")
+        s.add_argument("--nproc", type=int, default=1, metavar="N",
+                       help="train on N processes (torchrun + DDP; one per GPU), default 1")
         s.add_argument("--force", action="store_true",
                        help="recompute every record instead of re-using a stored one with the same key")
         if name == "book":

@@ -35,7 +35,7 @@ SCHEMA = 2
 #: Modules of a chapter package that draw or judge records but compute none: they are not in its fingerprint.
 PRESENTATION = ("report.py", "scoreboard.py", "figures.py", "bench.py")
 #: Shared modules whose code computes records (training support, data loading and building).
-SHARED_COMPUTE = ("train.py", "data.py", "debian.py")
+SHARED_COMPUTE = ("train.py", "data.py", "debian.py", "distributed.py")
 
 
 class RecordExists(FileExistsError):
@@ -221,6 +221,7 @@ class ResultStore:
                 "device": device_info(),
                 "versions": package_versions(),
                 "seed": seed,
+                "processes": int(os.environ.get("WORLD_SIZE", "1") or 1),
                 "wall_time_s": wall_time_s,
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             },
@@ -272,8 +273,19 @@ def record(chapter: str, profile: str, experiment: str, params, fn: Callable[[],
     if seed is None:
         seed = getattr(params, "seed", None)
     store = ResultStore(chapter, profile)
-    if int(os.environ.get("RANK", "0") or 0) != 0:
-        return {**fn(), "stored": False}
+    from . import distributed
+
+    if distributed.is_dist():
+        # every rank must take the same branch (a rank that trains alone would wait in DDP's all-reduce for ever)
+        rec = store.get(experiment, config) if distributed.rank() == 0 else None
+        since = _force_since()
+        if rec is not None and since is not None and str(rec["meta"].get("created", "")) < since:
+            rec = None
+        have = distributed.broadcast(rec is not None)
+        if have:
+            return distributed.broadcast(rec)
+        if distributed.rank() != 0:
+            return {**fn(), "stored": False}
     return store.run(experiment, config, fn, seed=seed, verbose=verbose)
 
 

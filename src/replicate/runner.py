@@ -137,11 +137,27 @@ def run_chapter(chapter: str, profile: str, overrides: Mapping | None = None, ex
     return runs
 
 
+@contextmanager
+def processes(n: int):
+    """``replicate run --nproc N``: the kernels' experiment entry points train on N processes (torchrun)."""
+    if n < 1:
+        raise UsageError(f"--nproc must be at least 1, got {n}")
+    saved = os.environ.get("REPLICATE_NPROC")
+    os.environ["REPLICATE_NPROC"] = str(n)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("REPLICATE_NPROC", None)
+        else:
+            os.environ["REPLICATE_NPROC"] = saved
+
+
 def run(targets: list[str], profile: str, overrides: Mapping[str, str] | None = None,
-        executed: Path | None = None, progress: bool = True, force: bool = False) -> list[NotebookRun]:
+        executed: Path | None = None, progress: bool = True, force: bool = False, nproc: int = 1) -> list[NotebookRun]:
     todo = plan(targets, profile, overrides)
     runs: list[NotebookRun] = []
-    with forced(force):
+    with forced(force), processes(nproc):
         for name, typed in todo:
             runs += run_chapter(name, profile, typed, executed=executed, progress=progress)
     failed = [r for r in runs if r.error]
