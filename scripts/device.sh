@@ -3,7 +3,9 @@
 # ../shared/device/README.md. Carry .whl (wheels the GPU image lacks: ../shared/device/wheels.sh) and .device-data
 # (real data at hand, e.g. Fashion-MNIST in torchvision's raw layout). Results come back as $OUT/results.tgz.
 #
-#   scripts/device.sh "neural_mechanics gudn" "neural_mechanics"      # chapters to run, chapters to bench
+#   scripts/device.sh "neural_mechanics gudn:real" "neural_mechanics"   # chapters[:profile] to run (default gpu),
+#                                                                       # chapters to bench
+# Extra `replicate run` arguments for every run: RUN_ARGS="-p seed=1"; a chapter's own: "gudn:real:-p,seed=1".
 set -uo pipefail
 SECONDS=0
 run_chapters=${1:-}
@@ -18,10 +20,14 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 status=0
 # Pack what came out after every step, so a run cut off by the call's time limit still returns what finished.
 save() { tar czf "$OUT/results.tgz" --exclude='*.pt' --exclude='checkpoints' results; (cd book/executed 2>/dev/null && tar czf "$OUT/executed.tgz" .); }
-for ch in $run_chapters; do
+for spec in $run_chapters; do
+  IFS=: read -r ch profile extra <<< "$spec"
+  profile=${profile:-gpu}
   start=$(date +%s)
-  timeout "${RUN_LIMIT:-300}" python3 -m replicate run "$ch" --profile gpu -q 2>&1 | tee -a "$OUT/device.log" || status=1
-  echo "== $ch gpu profile: $(( $(date +%s) - start )) s" | tee -a "$OUT/device.log"
+  # shellcheck disable=SC2086
+  timeout "${RUN_LIMIT:-300}" python3 -m replicate run "$ch" --profile "$profile" -q ${RUN_ARGS:-} ${extra//,/ } 2>&1 \
+    | tee -a "$OUT/device.log" || status=1
+  echo "== $ch $profile profile: $(( $(date +%s) - start )) s" | tee -a "$OUT/device.log"
   save
 done
 for ch in $bench_chapters; do
