@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from . import chapters, paths
+from . import chapters, paths, present
 from .config import UsageError, as_dict
 
 
@@ -127,6 +127,7 @@ def run_chapter(chapter: str, profile: str, overrides: Mapping | None = None, ex
         err = None
         try:
             execute(src, dst, {"profile": profile, "overrides": dict(overrides or {})}, progress=progress, cwd=out_dir)
+            present.tidy(dst)  # the page a reader sees: parameters cells, stderr and logs hidden, no paths
         except pm.PapermillExecutionError as e:
             err = f"{e.ename}: {e.evalue}"
         except Exception as e:  # a kernel death, a missing notebook ...
