@@ -69,12 +69,12 @@ ENTRY = textwrap.dedent('''
         return _put(self, *a, **kw)
     ResultStore.put = put
 
-    sys.exit(train.main(sys.argv[1:]))
+    sys.exit(experiment.main(sys.argv[1:]))
 ''')
 
-TINY = dict(hidden=32, layers=2, heads=2, intermediate=64, feature_layers=2, max_len=24, label_max_len=8,
-            n_test=16, n_labels=20, n_topics=4, doc_words=20, vocab_size=300, dropout=0.0, lr=2e-3, device="cpu",
-            precision="fp32")
+TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, feature_layers=2,
+            max_seq_length=24, max_label_length=8, n_test=16, n_labels=20, n_topics=4, doc_words=20, vocab_size=300,
+            dropout=0.0, learning_rate=2e-3, device="cpu", precision="fp32")
 
 
 def launch(tmp_path, name, nproc, timeout=120, env_extra=None, **params):
@@ -149,14 +149,14 @@ def epochs_of(batches, n, world):
 
 def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     n, B, epochs = 32, 4, 2
-    rc, out, logdir, results = launch(tmp_path, "ddp", 2, n_train=n, batch_size=B, epochs=epochs)
+    rc, out, logdir, results = launch(tmp_path, "ddp", 2, n_train=n, per_device_train_batch_size=B, num_train_epochs=epochs)
     assert rc == 0, out[-3000:]
     logs = {r: read_log(logdir, r) for r in (0, 1)}
 
     # rank 0 alone stores the record, which says it was trained by 2 processes
     assert [e for e in logs[0] if e["kind"] == "put"] and not [e for e in logs[1] if e["kind"] == "put"]
     (rec,) = records(results)
-    assert rec["info"]["world_size"] == 2 and rec["config"]["world_size"] == 2
+    assert rec["info"]["world_size"] == 2 and rec["config"]["extra"]["world_size"] == 2
     assert set(rec["metrics"]) >= {"P@1", "P@3", "P@5"} and rec["curves"]["epoch"] == [1, 2]
 
     # both ranks batch with the same tokenizer (the same token ids)
@@ -172,7 +172,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     assert ep[0][0] != ep[0][1]
 
     # one process, batch 2B, the same tokenizer: the same global batches, so the same training up to rounding
-    rc1, out1, logdir1, results1 = launch(tmp_path, "one", 1, n_train=n, batch_size=2 * B, epochs=epochs,
+    rc1, out1, logdir1, results1 = launch(tmp_path, "one", 1, n_train=n, per_device_train_batch_size=2 * B, num_train_epochs=epochs,
                                           env_extra={"GUDN_TEST_TOKENIZER": str(logdir / "tokenizer")})
     assert rc1 == 0, out1[-3000:]
     (ref,) = records(results1)
@@ -190,7 +190,7 @@ def test_uneven_shards_take_the_same_number_of_steps(tmp_path):
     """33 documents, 2 ranks, batch 4: the shards are padded (as DistributedSampler does) to 17 documents each, so
     both ranks take 5 steps; unpadded, rank 1 (16 documents, 4 steps) left rank 0 waiting in DDP's all-reduce."""
     n = 33
-    rc, out, logdir, results = launch(tmp_path, "uneven", 2, timeout=90, n_train=n, batch_size=4, epochs=1)
+    rc, out, logdir, results = launch(tmp_path, "uneven", 2, timeout=90, n_train=n, per_device_train_batch_size=4, num_train_epochs=1)
     assert rc == 0, out[-3000:]
     batches = {r: [e["idx"] for e in read_log(logdir, r) if e["kind"] == "batch"] for r in (0, 1)}
     assert len(batches[0]) == len(batches[1]) == 5

@@ -15,9 +15,9 @@ from replicate.papers.gudn.model import GUDN, ClusterRanker, make_encoder
 from replicate.papers.gudn.profiles import PROFILES
 from replicate.papers.gudn.train import Batcher
 
-P = replace(PROFILES["smoke"], hidden=32, layers=3, heads=2, intermediate=64, feature_layers=2, max_len=24,
-            label_max_len=8, n_train=40, n_test=16, n_labels=20, n_topics=4, doc_words=20, epochs=1,
-            vocab_size=300, feature_mse="cls")
+P = replace(PROFILES["smoke"], hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
+            feature_layers=2, max_seq_length=24, max_label_length=8, n_train=40, n_test=16, n_labels=20, n_topics=4,
+            doc_words=20, num_train_epochs=1, vocab_size=300, feature_mse="cls")
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +35,10 @@ def tiny(tok, n_labels, label_input="raw", pooler=False, ranker=None):
 def test_feature_shapes(corpus):
     d, tok = corpus
     m = tiny(tok, d.n_labels, pooler=True)
-    b = Batcher(tok, d.train, P.max_len, P.label_max_len)(range(4), "cpu")
+    b = Batcher(tok, d.train, P.max_seq_length, P.max_label_length)(range(4), "cpu")
     E, Pool = m.features(b["ids"], b["mask"])
-    assert E.shape == (4, P.feature_layers * P.hidden) and Pool.shape == (4, P.hidden)
-    assert b["label_ids"].shape[1] <= P.label_max_len and b["y"].shape == (4, d.n_labels)
+    assert E.shape == (4, P.feature_layers * P.hidden_size) and Pool.shape == (4, P.hidden_size)
+    assert b["label_ids"].shape[1] <= P.max_label_length and b["y"].shape == (4, d.n_labels)
     assert m.rank(b["ids"], b["mask"], 5).shape == (4, 5)
 
 
@@ -46,7 +46,7 @@ def test_feature_shapes(corpus):
 def test_each_loss_goes_down_on_a_fixed_batch(corpus, term, flags):
     d, tok = corpus
     m = tiny(tok, d.n_labels)
-    b = Batcher(tok, d.train, P.max_len, P.label_max_len)(range(8), "cpu")
+    b = Batcher(tok, d.train, P.max_seq_length, P.max_label_length)(range(8), "cpu")
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
     first = None
     for _ in range(15):
@@ -63,7 +63,7 @@ def test_each_loss_goes_down_on_a_fixed_batch(corpus, term, flags):
 def test_one_pass_over_texts_and_labels_equals_two_forwards(corpus, feature_mse):
     d, tok = corpus
     m = tiny(tok, d.n_labels, pooler=feature_mse == "pooler").eval()
-    b = Batcher(tok, d.train, P.max_len, P.label_max_len)(range(6), "cpu")
+    b = Batcher(tok, d.train, P.max_seq_length, P.max_label_length)(range(6), "cpu")
     assert b["label_ids"].shape[1] != b["ids"].shape[1]  # the label rows get padded inside the one forward
     with torch.no_grad():
         two = m(b, feature_mse=feature_mse)
@@ -76,7 +76,7 @@ def test_one_pass_over_texts_and_labels_equals_two_forwards(corpus, feature_mse)
 def test_onehot_label_input_and_pooler_mse(corpus):
     d, tok = corpus
     m = tiny(tok, d.n_labels, label_input="onehot", pooler=True)
-    b = Batcher(tok, d.train, P.max_len, P.label_max_len, label_side=False)(range(4), "cpu")
+    b = Batcher(tok, d.train, P.max_seq_length, P.max_label_length, label_side=False)(range(4), "cpu")
     out = m(b, feature_mse="pooler")
     assert set(out) == {"class", "feature", "link", "total"}
     assert torch.isclose(out["total"], out["class"] + out["feature"] + out["link"])
@@ -85,7 +85,7 @@ def test_onehot_label_input_and_pooler_mse(corpus):
 def test_label_side_is_unused_at_test_time(corpus):
     d, tok = corpus
     m = tiny(tok, d.n_labels).eval()
-    b = Batcher(tok, d.train, P.max_len, P.label_max_len)(range(4), "cpu")
+    b = Batcher(tok, d.train, P.max_seq_length, P.max_label_length)(range(4), "cpu")
     calls = []
     h = m.bert.register_forward_hook(lambda mod, a, kw=None: calls.append(1))
     top = m.rank(b["ids"], b["mask"], 3)
@@ -103,9 +103,9 @@ def test_cluster_ranker_dynamic_negative_sampling(corpus):
 
     cl = label_clusters(d.train.texts, d.train.Y, 4)
     assert cl.shape == (d.n_labels,) and cl.max() < 4
-    r = ClusterRanker(P.feature_layers * P.hidden, cl, top_b=2, emb_dim=16)
+    r = ClusterRanker(P.feature_layers * P.hidden_size, cl, top_b=2, emb_dim=16)
     m = tiny(tok, d.n_labels, ranker=r)
-    b = Batcher(tok, d.train, P.max_len, P.label_max_len)(range(8), "cpu")
+    b = Batcher(tok, d.train, P.max_seq_length, P.max_label_length)(range(8), "cpu")
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
     l0 = float(m(b)["class"])
     for _ in range(10):
@@ -123,9 +123,9 @@ def test_fit_and_resume(corpus, tmp_path):
     from replicate.train import Checkpointer
 
     d, tok = corpus
-    p = replace(P, epochs=2, batch_size=8, lr=2e-3, device="cpu")
+    p = replace(P, num_train_epochs=2, per_device_train_batch_size=8, learning_rate=2e-3, device="cpu")
     ck = Checkpointer(tmp_path / "ck.pt")
-    one = fit(replace(p, epochs=1), d, tok, "gudn", ck, log=lambda *a: None)
+    one = fit(replace(p, num_train_epochs=1), d, tok, "gudn", ck, log=lambda *a: None)
     assert ck.path.is_file() and one["curves"]["epoch"] == [1]
     # resuming the 2-epoch run from the 1-epoch checkpoint: the schedule differs (total steps), so only check it runs
     resumed = fit(p, d, tok, "gudn", ck, log=lambda *a: None)
@@ -139,7 +139,7 @@ def test_profiles_resolve_and_bad_values_raise():
     ch = chapters.get("gudn")
     for name in ("smoke", "gpu", "paper"):
         ch.resolve(name)
-    assert ch.resolve("paper").n_epochs == 40 and ch.resolve("paper", {"dataset": "wiki500k"}).n_epochs == 20
+    assert ch.resolve("paper").n_epochs == 40 and ch.resolve("paper", {"dataset_name": "wiki500k"}).n_epochs == 20
     with pytest.raises(UsageError, match="valid choices"):
         ch.resolve("smoke", {"feature_mse": "l2"})
     with pytest.raises(UsageError, match="valid choices"):
@@ -152,8 +152,9 @@ def test_bench_quick_runs():
     from replicate import bench
 
     r = bench.run("gudn", quick=True, store=False)
-    assert set(r["throughput"]) == {"reference", "ours"} and r["reference"] == "reference"
-    assert r["check"]["reference"] == pytest.approx(r["check"]["ours"], rel=1e-3)
+    assert set(r["throughput"]) == {"reference", "ours_onepass", "ours_compiled"} and r["reference"] == "reference"
+    for route in ("ours_onepass", "ours_compiled"):
+        assert r["check"]["reference"] == pytest.approx(r["check"][route], rel=1e-3)
 
 
 def test_cluster_ranker_never_returns_padding_when_chosen_clusters_are_small():

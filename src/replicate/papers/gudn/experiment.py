@@ -1,39 +1,36 @@
-"""The chapter's experiments and tables: Table 1 (data), Table 2 (P@k vs baselines), Table 3 (ablation),
-Table 4 (raw names vs one-hot label input), Figure 3 (feature loss per epoch), plus nDCG@k / PSP@k.
+"""The chapter's entry points: one training run of one variant and one seed is one record
+(``run_train``); ``run_all`` makes every (variant, seed) of a profile. Tables and figures are in ``report``.
 
-Every run is a result record (``ResultStore``) keyed by its config, so the book re-uses GPU runs on a CPU."""
+A record is made by ``replicate.results.record``: its key holds the full parameters of the run (with ``variants``,
+``seeds`` and ``seed`` narrowed to the one variant and seed it trained: the parameters that computation used), the
+variant, the world size and the chapter's code fingerprint. Checkpoints live in the data cache
+(``replicate.paths.checkpoint_path``) and are removed once the record is stored.
+
+For torchrun (or plain python)::
+
+    torchrun --nproc_per_node 4 -m replicate.papers.gudn.experiment --profile paper --variant gudn
+"""
 from __future__ import annotations
 
+import argparse
 import os
+from dataclasses import replace
 
-import pandas as pd
-
-from replicate import paths, reported
-from replicate.results import ResultStore, committed_records
+from replicate import distributed, paths
+from replicate.results import config_key, record
 from replicate.train import Checkpointer, set_threads
 
 from . import data as gdata
-from .train import _is_dist, experiment_config, fit
+from .train import fit
 
 CHAPTER = "gudn"
-DATASET_TITLES = {"generated": "generated corpus", "eurlex4k": "Eurlex-4K", "wiki10_31k": "Wiki10-31K",
-                  "amazoncat13k": "AmazonCat-13K", "wiki500k": "Wiki-500K"}
-MODULES = {"bert": "BERT", "gud_f": "BERT+GUD-F", "gud_l": "BERT+GUD-L", "gudn": "GUDN"}
-BASELINES = ("XML-CNN", "DXML", "AttentionXML", "RankAE", "X-Transformer", "LightXML")
-KS = (1, 3, 5)
-
 _cache: dict = {}
-
-
-def paper_dataset(params) -> str:
-    """The paper's data set our numbers stand beside: the real one, or Eurlex-4K (the semantically rich set the
-    generated corpus imitates) for the generated corpus."""
-    return "eurlex4k" if params.dataset == "generated" else params.dataset
 
 
 def prepare(params):
     """(data, tokenizer) for a profile, made once per process."""
-    key = (params.dataset, params.data_dir, params.bert, params.vocab_size, *gdata.generated_key(params).values())
+    key = (params.dataset_name, params.data_dir, params.model_name_or_path, params.vocab_size,
+           params.max_train_samples, params.max_eval_samples, *gdata.generated_key(params).values())
     if key not in _cache:
         set_threads()
         data = gdata.load(params)
@@ -41,162 +38,71 @@ def prepare(params):
     return _cache[key]
 
 
-def run_variant(params, profile: str, variant: str, force: bool = False, log=print) -> dict:
-    """Train and evaluate one variant, or re-use its stored record."""
-    store = ResultStore(CHAPTER, profile)
-    cfg = experiment_config(params, variant)
-    exp = f"train-{variant}"
-    if not force:
-        rec = store.get(exp, cfg)
-        if rec is not None:
-            log(f"[{profile}] re-using record {store.path_for(exp, cfg).name}")
-            return rec
-    data, tok = prepare(params)
-    # checkpoints live in the data cache, never under results/ (which is committed)
-    ck = Checkpointer(paths.data_dir() / CHAPTER / "checkpoints" / profile / (store.path_for(exp, cfg).stem + ".pt"))
-    import time
+def run_params(params, variant: str, seed: int):
+    """The parameters one training run uses: the profile's, narrowed to one variant and one seed."""
+    return replace(params, variants=(variant,), seeds=(seed,), seed=seed)
 
-    t0 = time.perf_counter()
-    result = fit(params, data, tok, variant, ck, log=log)
-    rank = int(os.environ.get("RANK", "0")) if _is_dist() else 0
-    if rank != 0:
-        return {"metrics": {}, "curves": result["curves"]}
-    rec = store.put(exp, cfg, result, seed=params.seed, wall_time_s=time.perf_counter() - t0, force=True)
-    ck.clear()
+
+@distributed.entry(CHAPTER)
+def run_train(params, profile: str, variant: str = "gudn", seed: int | None = None) -> dict:
+    """Train and evaluate one variant with one seed (default: ``params.seed``), or re-use its record. With
+    REPLICATE_NPROC=N (``replicate run --nproc N``) it runs on N processes under torchrun.
+
+    The world size is part of the key (``extra``): the batch is per process, so N processes train with a global
+    batch N times larger, another experiment."""
+    log = print
+    p = run_params(params, variant, params.seed if seed is None else seed)
+    distributed.setup(p.device)  # joins the process group first, so that record() takes one branch on every rank
+    # the processes this record is made with: torchrun's WORLD_SIZE in a worker, else the REPLICATE_NPROC that
+    # distributed.entry launched them with (the kernel's own call then finds rank 0's record by this key)
+    world = int(os.environ.get("WORLD_SIZE") or distributed.nproc())
+    extra = {"variant": variant, "world_size": world}
+
+    def compute() -> dict:
+        data, tok = prepare(p)
+        name = config_key(f"train-{variant}", {"params": p, "extra": extra})[:16]
+        ck = Checkpointer(paths.checkpoint_path(CHAPTER, profile, f"train-{variant}-{name}"))
+        result = fit(p, data, tok, variant, ck, log=log)
+        ck.clear()
+        result["data"] = {"name": data.name, "train": len(data.train), "test": len(data.test),
+                          "labels": data.n_labels, **({"build": data.build} if data.build else {})}
+        return result
+
+    rec = record(CHAPTER, profile, f"train-{variant}", p, compute, extra=extra, seed=p.seed)
     return rec
 
 
-def run_all(params, profile: str, variants=None) -> dict[str, dict]:
-    return {v: run_variant(params, profile, v) for v in (variants or params.variants)}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# tables
-# ---------------------------------------------------------------------------------------------------------------
-def table1(data: gdata.XMLData, params) -> pd.DataFrame:
-    """Table 1's columns for the data set in use, beside the paper's row for the data set it stands for."""
-    ours = data.stats()
-    pd_ = paper_dataset(params)
-    rep = reported.load(CHAPTER)
-    rows = [{"data set": f"{DATASET_TITLES[params.dataset]} (ours)", **ours}]
-    rows.append({"data set": f"{DATASET_TITLES[pd_]} (paper)",
-                 **{k: rep[f"table1/{pd_}/{k}"]["value"] for k in ours}})
-    return pd.DataFrame(rows).set_index("data set")
-
-
-def examples(data: gdata.XMLData, n: int = 3, chars: int = 160) -> pd.DataFrame:
-    return pd.DataFrame([{"text (head)": data.train.texts[i][:chars] + " ...",
-                          "label names (the label side's input)": data.train.label_texts()[i]} for i in range(n)])
-
-
-def _m(rec, key):
-    return None if rec is None else rec.get("metrics", {}).get(key)
-
-
-def table2(records: dict, params, profile: str) -> pd.DataFrame:
-    """P@1/3/5 of our GUDN beside the paper's GUDN and the baselines it reports (Table 2)."""
-    d = paper_dataset(params)
-    keys = [f"table2/{d}/GUDN/P@{k}" for k in KS]
-    measured = {f"table2/{d}/GUDN/P@{k}": _m(records.get("gudn"), f"P@{k}") for k in KS}
-    df = reported.compare(CHAPTER, measured, profile, keys)
-    rep = reported.load(CHAPTER)
-    df.insert(0, "P@k", [f"P@{k}" for k in KS])
-    for i, b in enumerate(BASELINES):
-        df.insert(1 + i, b, [rep.get(f"table2/{d}/{b}/P@{k}", {}).get("value") for k in KS])
-    df = df.rename(columns={"paper": "GUDN (paper)", "ours": f"GUDN (ours, {DATASET_TITLES[params.dataset]})"})
-    return df.drop(columns=["quantity", "unit"]).set_index("P@k")
-
-
-def table3(records: dict, params, profile: str) -> pd.DataFrame:
-    """Ablation (Table 3): BERT, +GUD-F, +GUD-L and GUDN; paper beside ours for each P@k."""
-    d = paper_dataset(params)
-    rep = reported.load(CHAPTER)
-    rows = []
-    for v, name in MODULES.items():
-        row = {"modules": name}
-        for k in KS:
-            key = f"table2/{d}/GUDN/P@{k}" if v == "gudn" else f"table3/{d}/{name}/P@{k}"
-            row[f"P@{k} paper"] = rep.get(key, {}).get("value")
-            row[f"P@{k} ours"] = _m(records.get(v), f"P@{k}")
-        rows.append(row)
-    df = pd.DataFrame(rows).set_index("modules")
-    df["profile"] = profile
-    return df
-
-
-def table4(records: dict, params, profile: str) -> pd.DataFrame:
-    """Gain in P@k over plain BERT with raw label names vs one-hot label vectors as the label input (Table 4)."""
-    d = paper_dataset(params)
-    d4 = d if d in ("eurlex4k", "wiki10_31k") else "eurlex4k"
-    base = records.get("bert")
-    measured = {}
-    for inp, v in (("raw", "gudn"), ("onehot", "gudn_onehot")):
-        for k in KS:
-            a, b = _m(records.get(v), f"P@{k}"), _m(base, f"P@{k}")
-            measured[f"table4/{d4}/{inp}/P@{k}"] = None if a is None or b is None else a - b
-    keys = [f"table4/{d4}/{inp}/P@{k}" for inp in ("raw", "onehot") for k in KS]
-    df = reported.compare(CHAPTER, measured, profile, keys)
-    df.insert(0, "label input", ["raw label names"] * 3 + ["one-hot vectors"] * 3)
-    df.insert(1, "P@k", [f"P@{k}" for k in KS] * 2)
-    return df.drop(columns=["quantity"]).set_index(["label input", "P@k"])
-
-
-def extras(records: dict, profile: str) -> pd.DataFrame:
-    """nDCG@k and PSP@k of every variant (not in the paper)."""
-    cols = [f"{m}@{k}" for m in ("P", "nDCG", "PSP") for k in KS]
-    rows = [{"variant": v, **{c: r.get("metrics", {}).get(c) for c in cols}} for v, r in records.items()]
-    df = pd.DataFrame(rows).set_index("variant")
-    df["profile"] = profile
-    return df
-
-
-def figure3(records: dict, profile: str, ax=None):
-    """Figure 3: the feature loss L_feature per epoch with raw label names vs one-hot label vectors."""
-    import matplotlib.pyplot as plt
-
-    from replicate.plots import profile_title
-
-    ax = ax or plt.subplots()[1]
-    for v, name in (("gudn", "raw label names"), ("gudn_onehot", "one-hot vectors")):
-        r = records.get(v)
-        if r is None:
-            continue
-        c = r["curves"]
-        ax.plot(c["epoch"], c["loss_feature"], marker="o", label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("feature loss $L_{feature}$ (MSE)")
-    ax.legend()
-    profile_title(ax, "Figure 3: feature loss per epoch", profile)
-    return ax
-
-
-def training_curves(records: dict, profile: str, ax=None):
-    """Test P@1 per epoch of every variant."""
-    import matplotlib.pyplot as plt
-
-    from replicate.plots import profile_title
-
-    ax = ax or plt.subplots()[1]
-    for v, r in records.items():
-        ax.plot(r["curves"]["epoch"], r["curves"]["P@1"], marker=".", label=v)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test P@1 (%)")
-    ax.legend()
-    profile_title(ax, "Test P@1 per epoch", profile)
-    return ax
-
-
-def gpu_records() -> dict[str, dict]:
-    """The committed records of the `gpu` profile, newest per variant."""
-    out = {}
-    for r in committed_records(CHAPTER, "gpu"):
-        if r.get("experiment", "").startswith("train-"):
-            out[r["experiment"][len("train-"):]] = r
+def run_all(params, profile: str, variants=None, seeds=None) -> dict[str, list[dict]]:
+    """Every variant x seed of the profile: {variant: [record per seed]}."""
+    out: dict[str, list[dict]] = {}
+    for v in variants or params.variants:
+        out[v] = [run_train(params, profile, variant=v, seed=s) for s in (seeds or params.seeds)]
     return out
 
 
-def chapter_params(profile: str):
-    """The resolved parameters of a profile (e.g. to label the committed gpu records)."""
+def main(argv=None) -> int:
+    """Entry point for torchrun (or plain python): train the variants x seeds of a profile; rank 0 stores."""
     from replicate import chapters
+    from replicate.config import parse_overrides
 
-    return chapters.get(CHAPTER).resolve(profile)
+    ap = argparse.ArgumentParser(prog="python -m replicate.papers.gudn.experiment")
+    ap.add_argument("--profile", default="smoke")
+    ap.add_argument("--variant", action="append", help="a variant (repeatable); default: the profile's list")
+    ap.add_argument("-p", "--param", action="append", metavar="KEY=VALUE")
+    ap.add_argument("--force", action="store_true", help="recompute records that exist (REPLICATE_FORCE=1)")
+    a = ap.parse_args(argv)
+    if a.force:
+        os.environ["REPLICATE_FORCE"] = "1"
+    params = chapters.get(CHAPTER).resolve(a.profile, parse_overrides(a.param))
+    if a.variant:
+        params = replace(params, variants=tuple(a.variant))
+        params.validate()
+    try:
+        run_all(params, a.profile)
+    finally:
+        distributed.teardown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -22,17 +22,21 @@ LABEL_INPUTS = ("raw", "onehot")
 
 
 def make_encoder(params, vocab_size: int, pooler: bool, fast: bool = True):
-    """A BertModel: ``from_pretrained(params.bert)`` or a fresh one from a BertConfig of the profile's size.
+    """A BertModel: ``from_pretrained(params.model_name_or_path)`` (fp32 weights, whatever the file stores) or a
+    fresh one from a BertConfig of the profile's size.
 
     ``fast`` picks PyTorch's SDPA attention, else the eager ("plain") attention."""
     from transformers import BertConfig, BertModel
 
+    from .data import model_path
+
     attn = "sdpa" if fast else "eager"
-    if params.bert:
-        return BertModel.from_pretrained(params.bert, add_pooling_layer=pooler, attn_implementation=attn)
-    cfg = BertConfig(vocab_size=vocab_size, hidden_size=params.hidden, num_hidden_layers=params.layers,
-                     num_attention_heads=params.heads, intermediate_size=params.intermediate,
-                     max_position_embeddings=max(512, params.max_len), attn_implementation=attn)
+    if params.model_name_or_path:
+        return BertModel.from_pretrained(model_path(params.model_name_or_path), add_pooling_layer=pooler,
+                                         attn_implementation=attn, dtype=torch.float32)
+    cfg = BertConfig(vocab_size=vocab_size, hidden_size=params.hidden_size, num_hidden_layers=params.num_hidden_layers,
+                     num_attention_heads=params.num_attention_heads, intermediate_size=params.intermediate_size,
+                     max_position_embeddings=max(512, params.max_seq_length), attn_implementation=attn)
     return BertModel(cfg, add_pooling_layer=pooler)
 
 
