@@ -1,23 +1,37 @@
-"""The replication scoreboard: every number the papers report, beside ours, built from result records.
+"""The replication scoreboard: the papers' claims judged and their numbers set beside ours, built from result
+records at every build of the book; nothing in it is typed by hand.
 
-Each chapter says which reported numbers its records measure through a hook, ``replicate.papers.<chapter>.
-scoreboard.measured(records) -> {key: (value, record)}``: given all records of one profile, our value (in the
-paper's unit) of each key of the chapter's ``reported.yaml`` that those records measure *in the paper's setting*
-(its data set; a run on generated data measures none), with the record it came from. The scoreboard asks the
-profiles in order ``paper``, ``gpu``, ``smoke`` and keeps the first value per key. Only a ``paper``-profile value
-is judged against the paper's tolerance; anything else is "not run" in the paper's setting, shown for context.
+**Claims.** Each chapter's ``reported.yaml`` lists the paper's qualitative claims (``claims: {key: {claim:,
+source:}}``) and its hook ``replicate.papers.<chapter>.scoreboard.claims(records) -> {key: (verdict,
+evidence)}`` judges them from the records of one profile: ``supported``, ``contradicted`` or ``cannot speak``,
+with one line of evidence computed from the records. A profile without records, a chapter without the hook, and
+a claim the hook leaves out all read "cannot speak". A key from the hook that ``reported.yaml`` does not list,
+or another verdict, is an error.
+
+**Numbers.** Each chapter says which reported numbers its records measure through ``measured(records) -> {key:
+(value, record)}``: given all records of one profile, our value (in the paper's unit) of each key of
+``reported.yaml`` that those records measure *in the paper's setting* (its data set; a run on generated data
+measures none). The profiles are asked in the order ``paper``, ``gpu``, ``smoke`` and the first value per key is
+kept. Only a ``paper``-profile value is judged against the paper's tolerance; anything else is "not run" in the
+paper's setting, shown for context.
+
+``write`` writes ``book/scoreboard.md`` (a summary per chapter, the claims tables, then the per-number tables
+collapsed) and ``book/_generated/<chapter>_glance.md``, the at-a-glance block each chapter page includes.
 """
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
+import yaml
 
 from . import chapters, paths, reported
 
 PREFERENCE = ("paper", "gpu", "smoke")
+VERDICTS = ("supported", "contradicted", "cannot speak")
 
 
 def _records(roots: Iterable[Path]) -> list[dict]:
@@ -38,17 +52,81 @@ def _records(roots: Iterable[Path]) -> list[dict]:
     return out
 
 
-def _hook(chapter: str):
-    import importlib
+def _default_roots() -> list[Path]:
+    return [paths.committed_results_dir(), paths.results_dir()]
 
+
+def _hook(chapter: str, name: str = "measured") -> Callable | None:
+    """``replicate.papers.<chapter>.scoreboard.<name>``, or None when the chapter has no such hook."""
+    module = f"replicate.papers.{chapter}.scoreboard"
     try:
-        return importlib.import_module(f"replicate.papers.{chapter}.scoreboard").measured
-    except ModuleNotFoundError:
-        return None
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name in (module, f"replicate.papers.{chapter}"):
+            return None
+        raise
+    return getattr(mod, name, None)
+
+
+def claims_of(chapter: str) -> dict[str, dict]:
+    """The paper's claims listed in the chapter's reported.yaml: key -> {claim, source}."""
+    import importlib.resources
+
+    text = importlib.resources.files(f"replicate.papers.{chapter}").joinpath("reported.yaml").read_text()
+    raw = (yaml.safe_load(text) or {}).get("claims") or {}
+    out = {}
+    for key, c in raw.items():
+        if not isinstance(c, dict) or not c.get("claim"):
+            raise ValueError(f"{chapter}: claim {key!r} of reported.yaml needs a `claim:` (and a `source:`)")
+        out[str(key)] = {"claim": str(c["claim"]), "source": str(c.get("source", ""))}
+    return out
+
+
+def profiles_of(chapter: str) -> list[str]:
+    """The chapter's profiles, the paper's setting first: paper, gpu, smoke, then any other."""
+    have = list(chapters.get(chapter).profiles)
+    return [p for p in PREFERENCE if p in have] + [p for p in have if p not in PREFERENCE]
+
+
+def claims_table(roots: Iterable[Path] | None = None, records: list[dict] | None = None) -> pd.DataFrame:
+    """One row per chapter, claim and profile: chapter, key, claim, source, profile, verdict, evidence, stale
+    (some of that profile's records were made by code changed since)."""
+    from .results import is_stale
+
+    recs = records if records is not None else _records(list(roots) if roots is not None else _default_roots())
+    rows = []
+    for ch in chapters.names():
+        listed = claims_of(ch)
+        hook = _hook(ch, "claims")
+        for profile in profiles_of(ch):
+            mine = [r for r in recs if r.get("chapter") == ch and r.get("profile") == profile]
+            judged: dict = {}
+            if mine and hook is not None:
+                judged = dict(hook(mine))
+                unknown = sorted(set(judged) - set(listed))
+                if unknown:
+                    raise KeyError(f"{ch}: the claims hook judged {unknown}, which reported.yaml's `claims:` does "
+                                   f"not list")
+            stale = bool(mine) and any(is_stale(r) for r in mine)
+            for key, c in listed.items():
+                if not mine:
+                    verdict, evidence = "cannot speak", f"no `{profile}` records"
+                elif hook is None:
+                    verdict, evidence = "cannot speak", "the chapter does not judge its claims yet"
+                elif key not in judged:
+                    verdict, evidence = "cannot speak", "the chapter's scoreboard does not judge this claim"
+                else:
+                    verdict, evidence = judged[key]
+                    if verdict not in VERDICTS:
+                        raise ValueError(f"{ch}: claim {key!r} got the verdict {verdict!r}; valid: {', '.join(VERDICTS)}")
+                rows.append({"chapter": ch, "key": key, "claim": c["claim"], "source": c["source"],
+                             "profile": profile, "verdict": verdict, "evidence": str(evidence), "stale": stale})
+    return pd.DataFrame(rows, columns=["chapter", "key", "claim", "source", "profile", "verdict", "evidence", "stale"])
 
 
 def table(roots: Iterable[Path] | None = None) -> pd.DataFrame:
-    roots = list(roots) if roots is not None else [paths.committed_results_dir(), paths.results_dir()]
+    """One row per reported number: chapter, number, paper, ours, difference, unit, profile, device, date, verdict."""
+    roots = list(roots) if roots is not None else _default_roots()
     recs = _records(roots)
     rows = []
     for ch in chapters.names():
@@ -79,44 +157,171 @@ def table(roots: Iterable[Path] | None = None) -> pd.DataFrame:
                 else:
                     row["verdict"] = f"not run (closest: {rec['profile']}, not comparable)"
             rows.append(row)
+    return pd.DataFrame(rows, columns=["chapter", "number", "paper", "ours", "difference", "unit", "profile",
+                                       "device", "date", "verdict"])
+
+
+def _number_kind(verdict: str) -> str:
+    v = verdict.split(" (")[0]
+    return {"shown": "run, no tolerance"}.get(v, v)
+
+
+def best_verdicts(claims: pd.DataFrame) -> pd.DataFrame:
+    """Per chapter and claim, the verdict of the first profile (paper, gpu, smoke, ...) whose records speak to
+    it, and that profile ("" when none does)."""
+    rows = []
+    for (ch, key), part in claims.groupby(["chapter", "key"], sort=False):
+        speaking = part[part["verdict"] != "cannot speak"]
+        first = speaking.iloc[0] if len(speaking) else None
+        rows.append({"chapter": ch, "key": key, "verdict": first["verdict"] if first is not None else "cannot speak",
+                     "profile": first["profile"] if first is not None else ""})
+    return pd.DataFrame(rows, columns=["chapter", "key", "verdict", "profile"])
+
+
+def summary(numbers: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
+    """One row per chapter: its claims counted once each by the most telling profile that speaks to them
+    (``best_verdicts``), and its reported numbers counted by verdict."""
+    best = best_verdicts(claims)
+    rows = []
+    for ch in chapters.names():
+        row: dict = {"chapter": ch, "claims": 0}
+        mine = best[best["chapter"] == ch]
+        row["claims"] = len(mine)
+        for v in VERDICTS:
+            sel = mine[mine["verdict"] == v]
+            by = sel[sel["profile"] != ""]["profile"].value_counts()
+            row[v] = (len(sel), ", ".join(f"{p} {n}" for p, n in by.items()))
+        nums = numbers[numbers["chapter"] == ch]["verdict"].map(_number_kind).value_counts() if len(numbers) else {}
+        row["numbers"] = int(sum(nums.values)) if len(numbers) else 0
+        for k in ("reproduced", "not reproduced", "run, no tolerance", "not run"):
+            row[k] = int(nums.get(k, 0)) if len(numbers) else 0
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _fmt(v) -> str:
+# --------------------------------------------------------------------------------------------- markdown
+def _cell(v) -> str:
     if v is None or (isinstance(v, float) and v != v):
         return ""
     if isinstance(v, float):
         return f"{v:.4g}"
-    return str(v).replace("|", "\\|")
+    return str(v).replace("\n", " ").replace("|", "\\|")
 
 
-def markdown(df: pd.DataFrame) -> str:
+def _row(cells: Iterable) -> str:
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def _count(pair: tuple[int, str]) -> str:
+    n, by = pair
+    return f"{n} ({by})" if n and by else str(n)
+
+
+def _verdict_cell(verdict: str, stale: bool) -> str:
+    text = {"supported": "supported", "contradicted": "**contradicted**", "cannot speak": "cannot speak"}[verdict]
+    return text + (" †" if stale and verdict != "cannot speak" else "")
+
+
+def _evidence(by: dict, profs: list[str]) -> str:
+    """The evidence of the profiles that speak to a claim; for the others, why not (profiles without records
+    in one phrase)."""
+    said = [f"{p}: {by[p]['evidence']}" for p in profs if by[p]["verdict"] != "cannot speak"]
+    if said:
+        return "; ".join(said)
+    empty = [p for p in profs if by[p]["evidence"] == f"no `{p}` records"]
+    why = [f"{p}: {by[p]['evidence']}" for p in profs if p not in empty]
+    if empty:
+        why.append("no records of " + ", ".join(f"`{p}`" for p in empty))
+    return "; ".join(why)
+
+
+def claims_markdown(claims: pd.DataFrame, chapter: str, evidence: bool = True) -> list[str]:
+    """The claims table of one chapter (MyST markdown lines): claim, source, a verdict per profile, evidence."""
+    part = claims[claims["chapter"] == chapter]
+    if not len(part):
+        return ["The chapter's `reported.yaml` lists no claims yet.", ""]
+    profs = list(dict.fromkeys(part["profile"]))
+    head = ["the paper's claim", "source", *profs] + (["evidence"] if evidence else [])
+    lines = [_row(head), "| " + " | ".join(["---"] * len(head)) + " |"]
+    for key, c in part.groupby("key", sort=False):
+        by = {r["profile"]: r for _, r in c.iterrows()}
+        first = c.iloc[0]
+        cells = [first["claim"], first["source"]] + [_verdict_cell(by[p]["verdict"], by[p]["stale"]) for p in profs]
+        if evidence:
+            cells.append(_evidence(by, profs))
+        lines.append(_row(cells))
+    lines.append("")
+    if (part["stale"] & (part["verdict"] != "cannot speak")).any():
+        lines += ["† judged from records some of which were made by code that has changed since (a CPU build "
+                  "cannot remake GPU records; each notebook names the commit that made them).", ""]
+    return lines
+
+
+def markdown(numbers: pd.DataFrame, claims: pd.DataFrame | None = None) -> str:
     """The scoreboard page (MyST markdown), written before the book is built."""
+    claims = claims if claims is not None else claims_table()
     lines = [
         "# Replication scoreboard",
         "",
-        "Every number the five papers report that a chapter reproduces: the paper's value, ours, the difference, "
-        "the profile, device and date of the run, and a verdict. This page is generated from the result records "
-        "(`results/`) each time the book is built; nothing in it is typed by hand. Only runs of the `paper` profile "
-        "(the paper's data, models and settings) are judged; `smoke` and `gpu` runs are shown for context only.",
+        "What our records say about each paper: first a summary per chapter, then the paper's claims judged for "
+        "each profile (`supported`, `contradicted`, or `cannot speak` when the records do not bear on the claim), "
+        "then every number the paper reports beside ours. This page is generated from the result records "
+        "(`results/`) each time the book is built; nothing in it is typed by hand. Claims are judged on any "
+        "profile's records, whatever their data: a verdict from `smoke` or `gpu` (generated data, small models) "
+        "says what holds in that setting, not on the paper's data. Numbers are judged only from runs of the "
+        "`paper` profile (the paper's data, models and settings).",
+        "",
+        "## Summary",
+        "",
+        "Each claim is counted once, by the first profile whose records speak to it (`paper`, then `gpu`, then "
+        "`smoke`; the profiles are named in brackets).",
         "",
     ]
-    counts = df["verdict"].map(lambda v: v.split(" (")[0]).value_counts() if len(df) else {}
-    lines.append("Totals: " + ", ".join(f"{k}: {v}" for k, v in dict(counts).items()) + ".")
-    lines.append("")
-    for ch, part in df.groupby("chapter", sort=False):
-        title = chapters.get(ch).title
-        lines += [f"## {title}", "", "| number | paper | ours | difference | unit | profile | device | date | verdict |",
+    summ = summary(numbers, claims)
+    head = ["chapter", "claims", *VERDICTS, "numbers", "reproduced", "not reproduced", "run, no tolerance", "not run"]
+    lines += [_row(head), "| " + " | ".join(["---"] + ["---:"] * (len(head) - 1)) + " |"]
+    for _, r in summ.iterrows():
+        lines.append(_row([chapters.get(r["chapter"]).title, r["claims"], *(_count(r[v]) for v in VERDICTS),
+                           r["numbers"], r["reproduced"], r["not reproduced"], r["run, no tolerance"], r["not run"]]))
+    lines += ["", "## The papers' claims", ""]
+    for ch in chapters.names():
+        lines += [f"### {chapters.get(ch).title}", ""] + claims_markdown(claims, ch)
+    lines += ["## The papers' numbers", "",
+              "Every number each paper reports, with ours where a record measures it in the paper's setting "
+              "(collapsed: open a chapter's list).", ""]
+    for ch, part in numbers.groupby("chapter", sort=False):
+        kinds = part["verdict"].map(_number_kind).value_counts()
+        counts = ", ".join(f"{k} {v}" for k, v in kinds.items())
+        lines += [f":::{{dropdown}} {chapters.get(ch).title}: {len(part)} numbers ({counts})", "",
+                  "| number | paper | ours | difference | unit | profile | device | date | verdict |",
                   "| --- | ---: | ---: | ---: | --- | --- | --- | --- | --- |"]
         for _, r in part.iterrows():
-            lines.append("| " + " | ".join(_fmt(r[c]) for c in ("number", "paper", "ours", "difference", "unit",
-                                                                 "profile", "device", "date", "verdict")) + " |")
-        lines.append("")
+            lines.append(_row(r[c] for c in ("number", "paper", "ours", "difference", "unit", "profile", "device",
+                                             "date", "verdict")))
+        lines += ["", ":::", ""]
+    return "\n".join(lines)
+
+
+def glance_markdown(claims: pd.DataFrame, chapter: str) -> str:
+    """The at-a-glance block of a chapter page: the paper's claims and our verdict per profile."""
+    lines = [":::{admonition} At a glance: the paper's claims and what our records say",
+             ":class: replicate-glance", ""]
+    lines += claims_markdown(claims, chapter, evidence=False)
+    lines += ["Verdicts computed from the result records when this book was built; the evidence for each is on "
+              "the {doc}`scoreboard </book/scoreboard>`.", ":::", ""]
     return "\n".join(lines)
 
 
 def write(root: Path | None = None, roots: Iterable[Path] | None = None) -> Path:
+    """Write ``book/scoreboard.md`` and ``book/_generated/<chapter>_glance.md``; return the scoreboard's path."""
     root = root or paths.project_root()
+    roots = list(roots) if roots is not None else _default_roots()
+    claims = claims_table(roots)
     out = root / "book" / "scoreboard.md"
-    out.write_text(markdown(table(roots)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown(table(roots), claims), encoding="utf-8")
+    gen = root / "book" / "_generated"
+    gen.mkdir(parents=True, exist_ok=True)
+    for ch in chapters.names():
+        (gen / f"{ch}_glance.md").write_text(glance_markdown(claims, ch), encoding="utf-8")
     return out
