@@ -225,12 +225,44 @@ def test_data_fetch_builds_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("REPLICATE_DATA", str(tmp_path / "cache"))
     real = data.source("debian-packages")
     monkeypatch.setattr(data, "source", lambda name: dataclasses.replace(
-        real, options={"from": "lists", "lists_dir": str(FIX / "gz")}))
+        real, options={"from": "lists", "lists_dir": str(FIX / "gz"), "mirror": (FIX / "mirror").as_uri()}))
     folder = data.fetch("debian-packages")
     assert folder == tmp_path / "cache" / "debian-packages"
-    assert sorted(p.name for p in folder.iterdir()) == ["SOURCE.json", "packages.jsonl.xz"]
+    assert sorted(p.name for p in folder.iterdir()) == ["SOURCE.json", "packages.jsonl.xz", "vocabulary.json"]
     assert data.require("debian-packages") == folder
     assert len(debian.load(folder)) == 6
+    assert debian.load_vocabulary(folder)["tags"]["use::gameplaying"]["title"] == "Game Playing"
+
+
+def test_vocabulary_from_the_debtags_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLICATE_DATA", str(tmp_path / "cache"))
+    mirror = tmp_path / "mirror"
+    shutil.copytree(FIX / "mirror", mirror)
+    vocab, origin = debian.fetch_vocabulary(_lists("gz"), mirror.as_uri())
+    assert vocab["tags"]["hardware::usb"] == {"title": "USB", "description": "Universal Serial Bus"}
+    assert vocab["facets"]["game"]["title"] == "Games and Amusement"
+    assert len(vocab["tags"]) == 8 and len(vocab["facets"]) == 3
+    assert origin["version"] == "2.1.5" and origin["url"].endswith("pool/main/d/debtags/debtags_2.1.5_all.deb")
+    out = debian.snapshot(tmp_path / "s", _lists("gz"), vocabulary=(vocab, origin))
+    # tags our packages carry that the (fixture) vocabulary lacks are listed, not hidden
+    assert "game::strategy" not in out["files"]["vocabulary.json"]["tags_used_without_an_entry"]
+    assert "x11::application" in out["files"]["vocabulary.json"]["tags_used_without_an_entry"]
+    assert debian.load_vocabulary(tmp_path / "s") == vocab
+    # a .deb that is not the one the Packages list names is refused
+    shutil.rmtree(tmp_path / "cache")
+    deb = mirror / "pool" / "main" / "d" / "debtags" / "debtags_2.1.5_all.deb"
+    deb.write_bytes(deb.read_bytes()[:-10])
+    with pytest.raises(debian.ListError, match="sha256 mismatch"):
+        debian.fetch_vocabulary(_lists("gz"), mirror.as_uri())
+    with pytest.raises(debian.ListError, match="not a .deb"):
+        debian.vocabulary_from_deb(b"<html>")
+    src = dataclasses.replace(data.source("debian-packages"),
+                              options={"from": "lists", "lists_dir": str(FIX / "gz"), "vocabulary": False,
+                                       "mirror": mirror.as_uri()})
+    debian.build(src, tmp_path / "novocab")
+    assert not (tmp_path / "novocab" / "vocabulary.json").exists()
+    with pytest.raises(debian.ListError, match="vocabulary.json does not exist"):
+        debian.load_vocabulary(tmp_path / "novocab")
 
 
 def test_measure_counts_duplicates():
@@ -245,3 +277,24 @@ def test_measure_counts_duplicates():
     assert m["facets"]["role"]["packages"] == 5
     kept = debian.measure_tags_by_facet(records, ["role"], min_docs=1)
     assert kept["documents"] == 4  # 0ad-data has only role:: tags
+
+
+def test_placeholders_dedupe_and_stable_splits():
+    assert debian.is_placeholder("suite::TODO") and debian.is_placeholder("devel::lang:TODO")
+    assert not debian.is_placeholder("use::editing")
+    records, _ = debian.join(_lists("gz"))
+    with_todo = [dict(r, tags=r["tags"] + ["culture::TODO"]) for r in records]
+    assert debian.measure_tags_by_facet(with_todo, []) == debian.measure_tags_by_facet(records, [])
+    twin = dict(records[1], package="0ad-zzz", description=records[1]["description"].replace(" ", "  "))
+    kept = debian.dedupe(records + [twin])
+    assert [r["package"] for r in kept] == [r["package"] for r in records]  # the twin (later by name) dropped
+    # 0ad and 0ad-data open with the same blurb: one group, hence one split
+    r = _by_name(records)
+    assert debian.first_paragraph(r["0ad"]) == debian.first_paragraph(r["0ad-data"])
+    keys = [f"pkg{i}" for i in range(3000)]
+    splits = [debian.split_of(k) for k in keys]
+    assert splits == [debian.split_of(k) for k in reversed(keys)][::-1]  # order-free
+    share = {s: splits.count(s) / len(splits) for s in set(splits)}
+    assert abs(share["train"] - 0.8) < 0.03 and abs(share["test"] - 0.1) < 0.02
+    moved = sum(debian.split_of(k, salt="a") != debian.split_of(k, salt="b") for k in keys)
+    assert 0.2 * len(keys) < moved < 0.5 * len(keys)  # another salt, another split (~1 - 0.66 of keys move)

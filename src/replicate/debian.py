@@ -29,6 +29,7 @@ import bz2
 import collections
 import gzip
 import hashlib
+import io
 import json
 import lzma
 import os
@@ -197,6 +198,11 @@ def split_tags(value: str | None) -> list[str]:
 def facet(tag: str) -> str:
     """``works-with::image:raster`` -> ``works-with``."""
     return tag.split("::", 1)[0] if "::" in tag else ""
+
+
+def is_placeholder(tag: str) -> bool:
+    """Debtags' "not reviewed yet" markers (``suite::TODO``, ``devel::lang:TODO``): no label a text can show."""
+    return tag.rsplit(":", 1)[-1] == "TODO"
 
 
 # ----------------------------------------------------------------------------------------------- the join
@@ -401,6 +407,85 @@ def mirror_lists(mirror: str = DEFAULT_MIRROR, suite: str = "bookworm", componen
     return Lists([got[0]], [got[1]], {got[0]: rel, got[1]: rel}, origin=f"Debian mirror {mirror} ({suite})")
 
 
+# ----------------------------------------------------------------------------------------------- debtags' vocabulary
+
+VOCABULARY_IN_DEB = "usr/share/debtags/vocabulary"
+VOCABULARY = "vocabulary.json"
+
+
+def _ar_member(deb: bytes, prefix: str) -> tuple[str, bytes]:
+    """The first member of a .deb (an ar archive) whose name starts with ``prefix``."""
+    if not deb.startswith(b"!<arch>\n"):
+        raise ListError("not a .deb file (no ar header)")
+    pos = 8
+    while pos + 60 <= len(deb):
+        head = deb[pos:pos + 60]
+        name = head[:16].decode().strip().rstrip("/")
+        size = int(head[48:58].decode().strip())
+        body = deb[pos + 60:pos + 60 + size]
+        if name.startswith(prefix):
+            return name, body
+        pos += 60 + size + (size & 1)
+    raise ListError(f"the .deb holds no {prefix}* member")
+
+
+def vocabulary_from_deb(deb: bytes) -> str:
+    """The text of debtags' vocabulary file inside the ``debtags`` package (.deb bytes)."""
+    import tarfile
+
+    name, body = _ar_member(deb, "data.tar")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as t:
+            for m in t.getmembers():
+                if m.name.lstrip("./") == VOCABULARY_IN_DEB:
+                    return t.extractfile(m).read().decode("utf-8")
+    except tarfile.TarError as e:
+        raise ListError(f"cannot read {name} of the debtags package ({e})") from e
+    raise ListError(f"the debtags package holds no {VOCABULARY_IN_DEB}")
+
+
+def parse_vocabulary(text: str) -> dict:
+    """debtags' vocabulary as {"facets": {facet: {title, description}}, "tags": {tag: {title, description}}}:
+    ``title`` is the first line of ``Description`` (e.g. ``Raster Image``), ``description`` the rest as text."""
+    out = {"facets": {}, "tags": {}}
+    for p in parse_deb822(text):
+        kind, name = ("facets", p["Facet"]) if "Facet" in p else ("tags", p.get("Tag"))
+        if not name:
+            continue
+        title, long = split_description(p.get("Description", ""))
+        out[kind][name.strip()] = {"title": title, "description": long}
+    return out
+
+
+def fetch_vocabulary(lists: Lists, mirror: str = DEFAULT_MIRROR, into: Path | None = None) -> tuple[dict, dict]:
+    """debtags' vocabulary (tag names -> readable titles and descriptions) from the ``debtags`` package that the
+    Packages list names, downloaded from ``mirror`` (its sha256 checked against the Packages list), and where it
+    came from."""
+    from . import data, paths
+
+    entry = None
+    for path in lists.packages:
+        for p in read_list(path, ("Package", "Version", "Filename", "SHA256")):
+            if p["Package"] == "debtags":
+                entry = p
+    if entry is None or "Filename" not in entry:
+        raise ListError("the Packages list names no debtags package (needed for the tags' vocabulary);"
+                        " set options.vocabulary: false to build without it")
+    into = Path(into) if into is not None else paths.data_dir() / "downloads" / "debian"
+    dest = into / entry["Filename"]
+    url = f"{mirror.rstrip('/')}/{entry['Filename']}"
+    if not (dest.is_file() and _sha256_file(dest) == entry.get("SHA256")):
+        try:
+            data.download(url, dest, sha256=entry.get("SHA256"))
+        except OSError as e:
+            raise ListError(f"could not download the debtags package from {url} ({e}); set"
+                            " options.vocabulary: false to build without the tags' vocabulary") from e
+    text = vocabulary_from_deb(dest.read_bytes())
+    return parse_vocabulary(text), {"package": "debtags", "version": entry.get("Version"), "url": url,
+                                    "sha256": _sha256_file(dest), "file": VOCABULARY_IN_DEB,
+                                    "sha256_file": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+
+
 # ----------------------------------------------------------------------------------------------- snapshots
 
 def _atomic_write(dest: Path, write) -> None:
@@ -419,10 +504,12 @@ def _jsonl(records: list[dict]) -> bytes:
     return b"".join(json.dumps(r, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n" for r in records)
 
 
-def snapshot(folder: str | Path, lists: Lists | None = None, route: str | None = None, **find) -> dict:
+def snapshot(folder: str | Path, lists: Lists | None = None, route: str | None = None,
+             vocabulary: tuple[dict, dict] | None = None, **find) -> dict:
     """Write the joined corpus as ``packages.jsonl.xz`` (one record a line, sorted by package) and ``SOURCE.json``
-    (where it came from, the lists' sha256 and Release fields, counts, the snapshot's sha256) into ``folder``; each
-    file is written to a temporary name and renamed into place. Returns what SOURCE.json holds."""
+    (where it came from, the lists' sha256 and Release fields, counts, the snapshot's sha256) into ``folder``, and
+    ``vocabulary.json`` when ``vocabulary`` (as :func:`fetch_vocabulary` returns it) is given; each file is written
+    to a temporary name and renamed into place, SOURCE.json last. Returns what SOURCE.json holds."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lists = lists or find_lists(**find)
@@ -431,13 +518,22 @@ def snapshot(folder: str | Path, lists: Lists | None = None, route: str | None =
     body = _jsonl(records)
     xz = lzma.compress(body, preset=6)
     _atomic_write(folder / SNAPSHOT, lambda f: f.write(xz))
+    files = {SNAPSHOT: {"sha256": hashlib.sha256(xz).hexdigest(),
+                        "sha256_uncompressed": hashlib.sha256(body).hexdigest(), "records": len(records)}}
+    if vocabulary is not None:
+        vocab, origin = vocabulary
+        vtext = (json.dumps(vocab, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+        _atomic_write(folder / VOCABULARY, lambda f: f.write(vtext))
+        used = {t for r in records for t in r["tags"] if not is_placeholder(t)}
+        files[VOCABULARY] = {"sha256": hashlib.sha256(vtext).hexdigest(), "from": origin,
+                             "tags": len(vocab["tags"]), "facets": len(vocab["facets"]),
+                             "tags_used_without_an_entry": sorted(used - set(vocab["tags"]))}
     source = {
         "format": FORMAT,
         "origin": lists.origin,
         "lists": described,
         "counts": counts,
-        "files": {SNAPSHOT: {"sha256": hashlib.sha256(xz).hexdigest(),
-                             "sha256_uncompressed": hashlib.sha256(body).hexdigest(), "records": len(records)}},
+        "files": files,
         "record_fields": sorted(records[0]) if records else [],
         "built_by": "replicate.debian.snapshot",
     }
@@ -464,10 +560,24 @@ def build(source, folder: Path) -> dict:
             print(f"{e}\nfetching the lists from {o.get('mirror', DEFAULT_MIRROR)} instead")
     if lists is None:
         lists = mirror_lists(o.get("mirror", DEFAULT_MIRROR), **where)
-    out = snapshot(folder, lists)
+    vocab = fetch_vocabulary(lists, o.get("mirror", DEFAULT_MIRROR)) if o.get("vocabulary", True) else None
+    out = snapshot(folder, lists, vocabulary=vocab)
     c = out["counts"]
     print(f"{c['records']} packages with a description, {c['tagged']} tagged, from {lists.origin}")
     return out
+
+
+def load_vocabulary(folder: str | Path) -> dict:
+    """The tags' vocabulary of a snapshot folder ({"facets": ..., "tags": {tag: {title, description}}})."""
+    path = Path(folder) / VOCABULARY
+    if not path.is_file():
+        raise ListError(f"{path} does not exist: build the snapshot with options.vocabulary: true"
+                        " (`replicate data fetch debian-packages --force`)")
+    want = json.loads((Path(folder) / SOURCE_JSON).read_text())["files"].get(VOCABULARY, {}).get("sha256")
+    raw = path.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != want:
+        raise ListError(f"{path} does not match the sha256 in {SOURCE_JSON}; fetch again with --force")
+    return json.loads(raw)
 
 
 def load(folder: str | Path, verify: bool = True) -> list[dict]:
@@ -550,15 +660,50 @@ def measure(records: list[dict], top: int = 10) -> dict:
 
 
 def measure_tags_by_facet(records: list[dict], drop_facets: Iterable[str], min_docs: int = 1) -> dict:
-    """Documents, labels and labels per document left when the tags of ``drop_facets`` are removed and tags seen
-    in fewer than ``min_docs`` documents are dropped (a quick view for choosing a label set)."""
+    """Documents, labels and labels per document left when the tags of ``drop_facets`` and the placeholders
+    (:func:`is_placeholder`) are removed and tags seen in fewer than ``min_docs`` documents are dropped (a quick
+    view for choosing a label set)."""
     drop = set(drop_facets)
-    tags = [[t for t in r["tags"] if facet(t) not in drop] for r in records if r["description"]]
+    tags = [[t for t in r["tags"] if facet(t) not in drop and not is_placeholder(t)]
+            for r in records if r["description"]]
     freq = collections.Counter(t for ts in tags for t in ts)
     kept = [[t for t in ts if freq[t] >= min_docs] for ts in tags]
     kept = [ts for ts in kept if ts]
     return {"documents": len(kept), "labels": sum(1 for v in freq.values() if v >= min_docs),
             "labels_per_document": round(sum(map(len, kept)) / max(1, len(kept)), 2)}
+
+
+def first_paragraph(record: dict) -> str:
+    """The normalised first paragraph of the long description (the summary when there is none): a group key
+    that keeps packages sharing an upstream blurb (``libfoo1``, ``libfoo-dev``, ``libfoo-doc``) in one split."""
+    ps = paragraphs(record["description"])
+    return normalise(ps[0] if ps else record["summary"])
+
+
+def dedupe(records: list[dict], key=lambda r: normalise(r["description"])) -> list[dict]:
+    """The records with the first (by package name) of each group of equal ``key``; records without a long
+    description dropped."""
+    seen, out = set(), []
+    for r in sorted(records, key=lambda r: r["package"]):
+        k = key(r)
+        if r["description"] and k not in seen:
+            seen.add(k)
+            out.append(r)
+    return out
+
+
+def split_of(key: str, fractions: dict[str, float] | None = None, salt: str = "") -> str:
+    """A split name for ``key`` from the sha256 of ``salt + key``: the same on every machine, independent of the
+    records' order and of what else is in the corpus (a package keeps its split when the lists change)."""
+    fractions = fractions or {"train": 0.8, "validation": 0.1, "test": 0.1}
+    total = sum(fractions.values())
+    x = int.from_bytes(hashlib.sha256((salt + key).encode("utf-8")).digest()[:8], "big") / 2**64 * total
+    acc = 0.0
+    for name, f in fractions.items():
+        acc += f
+        if x < acc:
+            return name
+    return name
 
 
 def main(argv: list[str] | None = None) -> int:  # python -m replicate.debian [lists_dir]: print the measurements
@@ -575,6 +720,7 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["ListError", "Lists", "build", "decompressors", "describe_lists", "facet", "find_lists", "join", "load",
-           "measure", "measure_tags_by_facet", "mirror_lists", "normalise", "parse_deb822", "read_bytes", "read_list",
-           "release_fields", "snapshot", "split_description", "split_tags"]
+__all__ = ["ListError", "Lists", "build", "decompressors", "dedupe", "describe_lists", "facet", "find_lists",
+           "fetch_vocabulary", "first_paragraph", "is_placeholder", "join", "load", "load_vocabulary", "measure", "measure_tags_by_facet", "mirror_lists",
+           "normalise", "parse_deb822", "parse_vocabulary", "vocabulary_from_deb", "read_bytes", "read_list",
+           "release_fields", "snapshot", "split_description", "split_of", "split_tags"]
