@@ -89,15 +89,18 @@ def test_page_opens_with_the_summary_then_claims_then_the_numbers_collapsed(fake
     page = scoreboard.markdown(numbers, claims)
     s, c, n = page.index("## Summary"), page.index("## The papers' claims"), page.index("## The papers' numbers")
     assert s < c < n
-    title = chapters.get(CH).title
+    title = scoreboard.short_title(CH)
     summary_row = next(line for line in page[s:c].splitlines() if line.startswith(f"| {title}"))
     # 2 claims: 0 supported, 1 contradicted (by gpu), 1 cannot speak; its numbers all not run
     cells = [x.strip() for x in summary_row.strip("|").split("|")]
     n_numbers = len(numbers[numbers["chapter"] == CH])
-    assert cells[1:] == ["2", "0", "1 (gpu 1)", "1", str(n_numbers), "0", "0", "0", str(n_numbers)]
+    assert cells[1:] == ["2", "0", "1 (gpu 1)", "1", str(n_numbers), "0", "0", str(n_numbers)]
     claims_part = page[c:n]
     assert claims_part.count("| A beats B | Table 1 |") == 1 and "C is flat \\| or not" in claims_part
     assert "**contradicted**" in claims_part and "gpu: A-B=-2" in claims_part
+    own = claims_part[claims_part.index(chapters.get(CH).title):]
+    assert own.splitlines()[2].startswith("| the paper's claim | source | gpu | evidence |")  # profiles with records
+    assert "No records of the profiles `paper`, `smoke`" in own
     # every per-number table sits inside a dropdown
     numbers_part = page[n:]
     assert numbers_part.count(":::{dropdown}") == numbers["chapter"].nunique()
@@ -115,7 +118,8 @@ def test_write_makes_the_page_and_an_at_a_glance_block_per_chapter(fake, tmp_pat
         assert glance.startswith(":::{admonition} At a glance") and ":class: replicate-glance" in glance
         assert glance.rstrip().endswith(":::")
     mine = (tmp_path / "book" / "_generated" / f"{CH}_glance.md").read_text()
-    assert "| A beats B | Table 1 | cannot speak | cannot speak |" in mine  # no records under roots
+    assert "| A beats B | Table 1 | cannot speak |\n" in mine  # no records under roots: one verdict column
+    assert "No records of the profiles" in mine
 
 
 def test_every_chapter_claims_listing_is_well_formed():

@@ -141,13 +141,16 @@ def table(df: pd.DataFrame, title: str, profile: str | None = None, floatfmt: st
     per_col = dict(floatfmt) if isinstance(floatfmt, Mapping) else {}
     default = floatfmt if isinstance(floatfmt, str) else "{:.4g}"
     fmt = {c: _formatter(per_col.get(c, default)) for c in df.columns}
-    styler = df.style.format(fmt, na_rep="")
+    styler = df.style.format(fmt, na_rep="").set_table_attributes('class="dataframe replicate" style="margin-left:0"')
+    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+    if numeric:
+        styler = styler.set_properties(subset=numeric, **{"text-align": "right"})
     if isinstance(df.index, pd.RangeIndex) and df.index.name is None:
         styler = styler.hide(axis="index")
     styler = styler.set_uuid("rt" + hashlib.sha1(repr((title, list(map(str, df.columns)))).encode()).hexdigest()[:8])
     tag = f" (profile `{profile}`)" if profile else ""
     head = f"<p class=\"replicate-table-title\"><strong>{_inline_md(title)}</strong>{_inline_md(tag)}</p>"
-    tail = f"<p class=\"replicate-table-note\">{_inline_md(note)}</p>" if note else ""
+    tail = (f"<p class=\"replicate-table-note\" style=\"font-size:0.9em\">{_inline_md(note)}</p>" if note else "")
     body = f"<div class=\"replicate-table\" style=\"{BOX_STYLE}\">{head}{styler.to_html()}{tail}</div>"
     plain_df = df.copy()
     for c in plain_df.columns:

@@ -10,6 +10,7 @@ while the notebook keeps what it ran:
 - a long run of printed lines (a training log) is collapsed: a cell that only prints is tagged ``hide-output``
   (the book's "show output" toggle); in a cell that also shows a table or a figure the log becomes a collapsed
   ``<details>`` block in place (its text stays the output's text/plain);
+- a matplotlib object's plain repr left as a cell's value (``Text(0.5, 1.0, '...')``) is dropped;
 - absolute paths of the machine that built the book are replaced in every text output: the project folder by
   ``<project>``, installed packages by ``<site-packages>``, the Python installation by ``<python>``, the data
   cache by ``<data>``, the temporary folder by ``<tmp>``, the home folder by ``~``; any other absolute path
@@ -34,6 +35,9 @@ ABSOLUTE_PATH = re.compile(
     r"(?<![\w.~<>/:;\\-])/(?:home|Users|root|tmp|var|private|work|opt|mnt|srv|scratch|nix|usr|media|data)"
     r"(?:/[\w.@+-]+)+/?")
 TAGS_PARAMETERS = ("parameters", "injected-parameters")
+#: The plain-text repr of a matplotlib object left as a cell's value (``Text(0.5, 1.0, 'title')``,
+#: ``[<matplotlib.lines.Line2D at 0x7f...>]``): not a result, dropped from the page.
+MPL_REPR = re.compile(r"^\s*(\[?<matplotlib\.|\[?Text\(|<Figure size |\(<Figure size |\(?np\.float64\()")
 TEXT_MIMES = ("text/plain", "text/html", "text/markdown", "text/latex")
 
 
@@ -108,6 +112,12 @@ def _text(v) -> str:
     return "".join(v) if isinstance(v, list) else (v or "")
 
 
+def _mpl_repr(out) -> bool:
+    data = out.get("data", {})
+    return (out.get("output_type") == "execute_result" and set(data) == {"text/plain"}
+            and bool(MPL_REPR.match(_text(data["text/plain"]))))
+
+
 def _collapsed_log(text: str) -> dict:
     import nbformat
 
@@ -126,7 +136,8 @@ def tidy_notebook(nb, pairs: list[tuple[str, str]] | None = None):
             _add_tags(cell, "remove-cell")
         if cell.get("cell_type") != "code":
             continue
-        outputs = cell.get("outputs", [])
+        outputs = [o for o in cell.get("outputs", []) if not _mpl_repr(o)]
+        cell["outputs"] = outputs
         for out in outputs:
             kind = out.get("output_type")
             if kind == "stream":

@@ -90,7 +90,7 @@ def profiles_of(chapter: str) -> list[str]:
 
 def claims_table(roots: Iterable[Path] | None = None, records: list[dict] | None = None) -> pd.DataFrame:
     """One row per chapter, claim and profile: chapter, key, claim, source, profile, verdict, evidence, stale
-    (some of that profile's records were made by code changed since)."""
+    (some of that profile's records were made by code changed since), records (how many that profile has)."""
     from .results import is_stale
 
     recs = records if records is not None else _records(list(roots) if roots is not None else _default_roots())
@@ -120,8 +120,10 @@ def claims_table(roots: Iterable[Path] | None = None, records: list[dict] | None
                     if verdict not in VERDICTS:
                         raise ValueError(f"{ch}: claim {key!r} got the verdict {verdict!r}; valid: {', '.join(VERDICTS)}")
                 rows.append({"chapter": ch, "key": key, "claim": c["claim"], "source": c["source"],
-                             "profile": profile, "verdict": verdict, "evidence": str(evidence), "stale": stale})
-    return pd.DataFrame(rows, columns=["chapter", "key", "claim", "source", "profile", "verdict", "evidence", "stale"])
+                             "profile": profile, "verdict": verdict, "evidence": str(evidence), "stale": stale,
+                             "records": len(mine)})
+    return pd.DataFrame(rows, columns=["chapter", "key", "claim", "source", "profile", "verdict", "evidence", "stale",
+                                       "records"])
 
 
 def table(roots: Iterable[Path] | None = None) -> pd.DataFrame:
@@ -223,38 +225,44 @@ def _verdict_cell(verdict: str, stale: bool) -> str:
 
 
 def _evidence(by: dict, profs: list[str]) -> str:
-    """The evidence of the profiles that speak to a claim; for the others, why not (profiles without records
-    in one phrase)."""
+    """The evidence of the profiles that speak to a claim, else why those with records cannot."""
     said = [f"{p}: {by[p]['evidence']}" for p in profs if by[p]["verdict"] != "cannot speak"]
-    if said:
-        return "; ".join(said)
-    empty = [p for p in profs if by[p]["evidence"] == f"no `{p}` records"]
-    why = [f"{p}: {by[p]['evidence']}" for p in profs if p not in empty]
-    if empty:
-        why.append("no records of " + ", ".join(f"`{p}`" for p in empty))
-    return "; ".join(why)
+    return "; ".join(said or [f"{p}: {by[p]['evidence']}" for p in profs])
 
 
 def claims_markdown(claims: pd.DataFrame, chapter: str, evidence: bool = True) -> list[str]:
-    """The claims table of one chapter (MyST markdown lines): claim, source, a verdict per profile, evidence."""
+    """The claims table of one chapter (MyST markdown lines): claim, source, a verdict for each profile that has
+    records (the others, which cannot speak to any claim, named below the table), evidence."""
     part = claims[claims["chapter"] == chapter]
     if not len(part):
         return ["The chapter's `reported.yaml` lists no claims yet.", ""]
-    profs = list(dict.fromkeys(part["profile"]))
-    head = ["the paper's claim", "source", *profs] + (["evidence"] if evidence else [])
+    every = list(dict.fromkeys(part["profile"]))
+    profs = [p for p in every if part[part["profile"] == p]["records"].max() > 0]
+    empty = [p for p in every if p not in profs]
+    head = ["the paper's claim", "source", *(profs or ["verdict"])] + (["evidence"] if evidence and profs else [])
     lines = [_row(head), "| " + " | ".join(["---"] * len(head)) + " |"]
     for key, c in part.groupby("key", sort=False):
         by = {r["profile"]: r for _, r in c.iterrows()}
         first = c.iloc[0]
-        cells = [first["claim"], first["source"]] + [_verdict_cell(by[p]["verdict"], by[p]["stale"]) for p in profs]
-        if evidence:
+        verdicts = [_verdict_cell(by[p]["verdict"], by[p]["stale"]) for p in profs] or ["cannot speak"]
+        cells = [first["claim"], first["source"], *verdicts]
+        if evidence and profs:
             cells.append(_evidence(by, profs))
         lines.append(_row(cells))
     lines.append("")
+    if empty:
+        names = ", ".join(f"`{p}`" for p in empty)
+        lines += [(f"No records of the profile{'s' if len(empty) > 1 else ''} {names} yet: "
+                   f"{'they cannot' if len(empty) > 1 else 'it cannot'} speak to any claim."), ""]
     if (part["stale"] & (part["verdict"] != "cannot speak")).any():
         lines += ["† judged from records some of which were made by code that has changed since (a CPU build "
                   "cannot remake GPU records; each notebook names the commit that made them).", ""]
     return lines
+
+
+def short_title(chapter: str) -> str:
+    """The chapter's title up to its first colon."""
+    return chapters.get(chapter).title.split(":")[0].strip()
 
 
 def markdown(numbers: pd.DataFrame, claims: pd.DataFrame | None = None) -> str:
@@ -278,11 +286,13 @@ def markdown(numbers: pd.DataFrame, claims: pd.DataFrame | None = None) -> str:
         "",
     ]
     summ = summary(numbers, claims)
-    head = ["chapter", "claims", *VERDICTS, "numbers", "reproduced", "not reproduced", "run, no tolerance", "not run"]
+    kinds = [k for k in ("reproduced", "not reproduced", "run, no tolerance", "not run")
+             if k != "run, no tolerance" or summ[k].sum() > 0]
+    head = ["chapter", "claims", *VERDICTS, "numbers", *kinds]
     lines += [_row(head), "| " + " | ".join(["---"] + ["---:"] * (len(head) - 1)) + " |"]
     for _, r in summ.iterrows():
-        lines.append(_row([chapters.get(r["chapter"]).title, r["claims"], *(_count(r[v]) for v in VERDICTS),
-                           r["numbers"], r["reproduced"], r["not reproduced"], r["run, no tolerance"], r["not run"]]))
+        lines.append(_row([short_title(r["chapter"]), r["claims"], *(_count(r[v]) for v in VERDICTS),
+                           r["numbers"], *(r[k] for k in kinds)]))
     lines += ["", "## The papers' claims", ""]
     for ch in chapters.names():
         lines += [f"### {chapters.get(ch).title}", ""] + claims_markdown(claims, ch)
