@@ -317,8 +317,10 @@ def glance_markdown(claims: pd.DataFrame, chapter: str) -> str:
     lines = [":::{admonition} At a glance: the paper's claims and what our records say",
              ":class: replicate-glance", ""]
     lines += claims_markdown(claims, chapter, evidence=False)
-    lines += ["Verdicts computed from the result records when this book was built; the evidence for each is on "
-              "the {doc}`scoreboard </book/scoreboard>`.", ":::", ""]
+    if len(claims[claims["chapter"] == chapter]):
+        lines += ["Verdicts computed from the result records when this book was built; the evidence for each is "
+                  "on the {doc}`scoreboard </book/scoreboard>`."]
+    lines += [":::", ""]
     return "\n".join(lines)
 
 
