@@ -358,3 +358,21 @@ def test_each_chapter_page_has_its_at_a_glance_block(pages):
 
     missing = [ch for ch in chapters.names() if not pages.get(f"book/{ch}/index.html", {}).get("glance")]
     assert not missing, f"chapter pages without the at-a-glance block (book/_generated/<chapter>_glance.md): {missing}"
+
+
+# --------------------------------------------------------------------------------------------------- plots
+def test_finish_labels_the_axes_and_names_the_profile():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from replicate import plots
+
+    fig, ax = plt.subplots()
+    plots.finish(ax, "Loss", "smoke", "step", "loss (nats)")
+    assert ax.get_title() == "Loss  [profile: smoke]" and ax.get_xlabel() == "step"
+    _, ax2 = plt.subplots()
+    with pytest.raises(ValueError, match="y axis"):
+        plots.finish(ax2, "Loss", "smoke", xlabel="step")
+    plt.close("all")
