@@ -243,8 +243,20 @@ def _pages(html: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def pages(built_book):
+def book_html(request) -> Path:
+    """The built book's HTML folder: REPLICATE_BUILT_BOOK (a book built already, e.g. _build/html after `make
+    book`), else the session's ``built_book`` (every chapter executed under smoke, then built)."""
+    env = os.environ.get("REPLICATE_BUILT_BOOK")
+    if env:
+        assert (Path(env) / "index.html").is_file(), f"REPLICATE_BUILT_BOOK={env} holds no built book"
+        return Path(env)
+    return request.getfixturevalue("built_book")
+
+
+@pytest.fixture(scope="module")
+def pages(book_html):
     """Every HTML page of the built book, opened in headless Chromium: what the page shows."""
+    built_book = book_html
     if not CHROMIUM:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed (apt-get install chromium)")
