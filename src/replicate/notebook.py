@@ -141,7 +141,9 @@ def table(df: pd.DataFrame, title: str, profile: str | None = None, floatfmt: st
     per_col = dict(floatfmt) if isinstance(floatfmt, Mapping) else {}
     default = floatfmt if isinstance(floatfmt, str) else "{:.4g}"
     fmt = {c: _formatter(per_col.get(c, default)) for c in df.columns}
-    styler = df.style.format(fmt, na_rep="").set_table_attributes('class="dataframe replicate" style="margin-left:0"')
+    small = ";font-size:0.85em" if len(df.columns) > 6 else ""  # a wide table: smaller type before it scrolls
+    styler = df.style.format(fmt, na_rep="").set_table_attributes(
+        f'class="dataframe replicate" style="margin-left:0{small}"')
     numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
     if numeric:
         styler = styler.set_properties(subset=numeric, **{"text-align": "right"})
