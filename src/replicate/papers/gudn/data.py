@@ -312,6 +312,18 @@ def model_path(name_or_path: str) -> str:
     return str(name_or_path)
 
 
+def model_source(name_or_path: str) -> dict:
+    """What a record keeps of a pretrained model: its name, the folder's SOURCE.json (the wheel and the sha256
+    of its files; a staged fp16 copy says so) or, without one, the sha256 of its weight files."""
+    folder = Path(model_path(name_or_path))
+    out: dict = {"model_name_or_path": name_or_path}
+    if (folder / "SOURCE.json").is_file():
+        out["source"] = json.loads((folder / "SOURCE.json").read_text())
+    elif folder.is_dir():
+        out["sha256"] = {p.name: shared_data.sha256_of(p) for p in sorted(folder.glob("*.safetensors"))}
+    return out
+
+
 def tokenizer_for(params, data: XMLData):
     """``AutoTokenizer.from_pretrained`` for a pretrained BERT; else WordPiece trained on the train split."""
     if params.model_name_or_path:

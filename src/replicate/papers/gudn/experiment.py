@@ -66,6 +66,8 @@ def run_train(params, profile: str, variant: str = "gudn", seed: int | None = No
         ck.clear()
         result["data"] = {"name": data.name, "train": len(data.train), "test": len(data.test),
                           "labels": data.n_labels, **({"build": data.build} if data.build else {})}
+        if p.model_name_or_path:  # where the pretrained weights came from (a staged copy says how it was made)
+            result["model"] = gdata.model_source(p.model_name_or_path)
         return result
 
     rec = record(CHAPTER, profile, f"train-{variant}", p, compute, extra=extra, seed=p.seed)
