@@ -1,5 +1,6 @@
-"""Data for the chapter: scikit-learn's digits (smoke), Fashion-MNIST from torchvision's raw files (gpu) and
-Tiny ImageNet in its distributed folder layout (paper).
+"""Data for the chapter: scikit-learn's digits (smoke), Fashion-MNIST from torchvision's raw files (gpu),
+Tiny ImageNet in its distributed folder layout (paper), and generated tensors of Tiny ImageNet's shape (for
+timing the paper's model at full size where the data set cannot be had).
 
 Small data sets are returned as tensors ``(X, y)`` to be put on the device whole; Tiny ImageNet is a
 ``torch.utils.data.Dataset`` read with PIL.
@@ -154,10 +155,39 @@ def tiny_imagenet(data_dir: str | None = None, split: str = "train") -> TinyImag
     return TinyImageNet(root, split, tf)
 
 
+def tiny_imagenet_shaped(n: int = 0, seed: int = 0) -> TensorData:
+    """``n`` (default 12,800: fifty batches of 256) generated 64x64 RGB images of 200 classes, Tiny ImageNet's
+    shapes: per class a fixed random 8x8x3 pattern upsampled to 64x64, plus unit Gaussian noise (learnable, so
+    the loss moves). For timing and for the tracked laws only: no accuracy here says anything about the data set."""
+    n = n or 12_800
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 200, (n,), generator=g)
+    protos = torch.nn.functional.interpolate(torch.randn(200, 3, 8, 8, generator=g), scale_factor=8, mode="nearest")
+    X = torch.randn(n, 3, 64, 64, generator=g).add_(protos[y])
+    return TensorData(_standardize(X), y, 200, "tiny-imagenet-shaped")
+
+
+def shape_of(ds) -> tuple[tuple[int, int, int], int]:
+    """((channels, height, width), classes) of a data set of this module."""
+    if isinstance(ds, TensorData):
+        return ds.shape, ds.num_classes
+    return (3, 64, 64), len(ds.wnids)
+
+
+def first(ds, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` examples as tensors ``(X, y)``."""
+    if isinstance(ds, TensorData):
+        return ds.X[:n], ds.y[:n]
+    xs, ys = zip(*(ds[i] for i in range(min(n, len(ds)))))
+    return torch.stack(xs), torch.tensor(ys)
+
+
 def load(params) -> TensorData | TinyImageNet:
     """The training data a profile asks for."""
-    if params.dataset == "digits":
+    if params.dataset_name == "digits":
         return digits(params.train_size)
-    if params.dataset == "fashion-mnist":
+    if params.dataset_name == "fashion-mnist":
         return fashion_mnist(params.data_dir, params.train_size)
+    if params.dataset_name == "tiny-imagenet-shaped":
+        return tiny_imagenet_shaped(params.train_size, params.seed)
     return tiny_imagenet(params.data_dir, "train")

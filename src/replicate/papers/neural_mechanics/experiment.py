@@ -1,169 +1,51 @@
-"""The runs behind the notebooks: geometry checks (Part 1), gradient flow over learning rates (Part 2) and SGD
-with weight decay / momentum against the continuous theory and the discrete law (Parts 3-4 and beyond).
+"""The entry points of the chapter, one per record (``run_<experiment>(params, profile, ...)``): geometry checks
+(Part 1), gradient flow over learning rates (Part 2), the modified-equation picture of GD (Part 3), SGD with
+weight decay / momentum against the continuous theory and the discrete law (Part 4 and beyond), a timed slice of
+the paper profile at full model size, and the kill-and-resume check.
 
-Every run is stored as a result record (``ResultStore``), keyed by its config, so a re-run re-uses it and the
-book can show records made on a GPU.
+Every record goes through ``replicate.results.record`` (key: the experiment, the full parameters, what tells
+the runs of one experiment apart, and the chapter's code fingerprint); checkpoints live in the data cache.
+
+    python -m replicate.papers.neural_mechanics.experiment paper_slice --profile paper \
+        -p dataset_name=tiny-imagenet-shaped        # the timed slice of the paper profile (a GPU)
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
-import math
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from replicate import paths
-from replicate.results import ResultStore, config_key
-from replicate.train import Checkpointer, autocast, pick_device, progress, rng_state, seed_everything, set_rng_state
+from replicate.results import config_key, record
 
 from . import data as nmdata
 from . import geometry, symmetry
-from .model import vgg
-from .tracker import Tracker
+from .scoreboard import overall  # noqa: F401 - the chapter's headline numbers, also read from here
+from .train import NETS, make_model, train
 
 CHAPTER = "neural_mechanics"
-NETS = {"bn": True, "plain": False}  # VGG-BN (scale groups) and VGG without BN (rescale groups)
 
 
 def load_data(params):
     return nmdata.load(params)
 
 
-def _shape(ds) -> tuple[tuple[int, int, int], int]:
-    if isinstance(ds, nmdata.TensorData):
-        return ds.shape, ds.num_classes
-    return (3, 64, 64), len(ds.wnids)
-
-
-def make_model(params, net: str, ds) -> nn.Module:
-    """The profile's VGG-style net, ``net`` = "bn" or "plain", initialised from ``params.seed``."""
-    (c, h, _), k = _shape(ds)
-    torch.manual_seed(params.seed)
-    return vgg(params.arch, NETS[net], c, k, h, params.classifier_width)
-
-
-def _common(params) -> dict:
-    keys = ("seed", "dataset", "data_dir", "train_size", "arch", "classifier_width", "precision")
-    return {k: getattr(params, k) for k in keys}
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Part 1
-
-def geometry_run(params, profile: str, net: str, ds=None) -> dict:
-    """Relative residuals of the gradient / Hessian identities for every group of ``net`` (+ controls)."""
-    cfg = {**_common(params), "net": net, "batch": params.geometry_batch, "per_layer": params.geometry_per_layer}
-
-    def fn():
-        d = ds if ds is not None else load_data(params)
-        X, y = _batch(d, params.geometry_batch)
-        model = make_model(params, net, d)
-        df = geometry.check(model, X, y, params.geometry_per_layer, params.seed)
-        return {"metrics": {f"max_rel/{k}/{i}/{'control' if c else 'sym'}": v for (k, i, c), v in
-                            df.groupby(["kind", "identity", "control"])["relative residual"].max().items()},
-                "rows": df.to_dict("records")}
-
-    return ResultStore(CHAPTER, profile).run("geometry", cfg, fn, seed=params.seed)
-
-
-def _batch(ds, n: int):
-    if isinstance(ds, nmdata.TensorData):
-        return ds.X[:n], ds.y[:n]
-    xs, ys = zip(*(ds[i] for i in range(min(n, len(ds)))))
-    return torch.stack(xs), torch.tensor(ys)
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Training with the tracker
-
-def _batches(ds, batch_size: int, device, seed: int, full_batch: bool, skip: int = 0):
-    """Endless mini-batches: random permutations of a tensor data set (on device), or a DataLoader.
-
-    ``skip``: batches already consumed (a resumed run). The tensor route replays the same permutations and
-    continues exactly where the interrupted run stopped; the DataLoader route (image folders) starts a fresh
-    shuffle seeded with ``seed + skip`` instead of reading the skipped images again."""
-    if full_batch:
-        X, y = _batch(ds, batch_size)
-        X, y = X.to(device), y.to(device)
-        while True:
-            yield X, y
-    if isinstance(ds, nmdata.TensorData):
-        X, y = ds.X.to(device), ds.y.to(device)
-        g = torch.Generator().manual_seed(seed)
-        n = len(y)
-        per_epoch = n // batch_size
-        for _ in range(skip // per_epoch):
-            torch.randperm(n, generator=g)
-        first = (skip % per_epoch) * batch_size
-        while True:
-            perm = torch.randperm(n, generator=g).to(device)
-            for i in range(first, n - batch_size + 1, batch_size):
-                idx = perm[i:i + batch_size]
-                yield X[idx], y[idx]
-            first = 0
-    from torch.utils.data import DataLoader
-
-    g = torch.Generator().manual_seed(seed + skip)
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=8, generator=g,
-                        pin_memory=device.type == "cuda", persistent_workers=True)
-    while True:
-        for X, y in loader:
-            yield X.to(device, non_blocking=True), y.to(device, non_blocking=True)
-
-
-def train(params, net: str, ds, *, eta: float, lam: float, beta: float, batch_size: int, steps: int,
-          record_every: int, full_batch: bool = False, checkpoint: Path | None = None, desc: str = "") -> dict:
-    """SGD (PyTorch's, with ``weight_decay`` = lambda and ``momentum`` = beta) for ``steps`` steps with every
-    symmetry group tracked online; returns the tracker's curves/errors and the loss curve."""
-    device = pick_device(params.device)
-    seed_everything(params.seed)
-    model = make_model(params, net, ds).to(device)
-    groups = symmetry.find_groups(model)
-    opt = torch.optim.SGD(model.parameters(), lr=eta, momentum=beta, dampening=params.dampening if beta else 0.0,
-                          weight_decay=lam)
-    tracker = Tracker(model, groups, opt, eta=eta, lam=lam, beta=beta, dampening=params.dampening if beta else 0.0,
-                      record_every=record_every, curves_per_layer=params.curves_per_layer, seed=params.seed)
-    ckpt = Checkpointer(checkpoint, every=params.checkpoint_every or 1)
-    start, losses = 0, []
-    state = ckpt.load(map_location=device)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        tracker.load_state_dict(state["tracker"])
-        set_rng_state(state["rng"])
-        start, losses = state["step"], state["losses"]
-    batches = _batches(ds, batch_size, device, params.seed, full_batch, skip=start)
-    loss_fn = nn.CrossEntropyLoss()
-    model.train()
-    acc = torch.zeros((), device=device)
-    for k in progress(range(start, steps), desc=desc or f"{net} eta={eta} lambda={lam} beta={beta}", leave=False):
-        X, y = next(batches)
-        opt.zero_grad(set_to_none=False)
-        with autocast(device, params.precision):
-            loss = loss_fn(model(X), y)
-        loss.backward()
-        opt.step()  # the tracker's hook runs here
-        acc += loss.detach().float()
-        if (k + 1) % record_every == 0:
-            losses.append(acc / record_every)
-            acc = torch.zeros((), device=device)
-        if ckpt.enabled and params.checkpoint_every and (k + 1) % params.checkpoint_every == 0 and k + 1 < steps:
-            ckpt.save({"model": model.state_dict(), "opt": opt.state_dict(), "tracker": tracker.state_dict(),
-                       "rng": rng_state(), "step": k + 1, "losses": losses}, force=True)
-    tracker.close()
-    out = tracker.result()
-    out["loss"] = [float(v) for v in torch.stack(losses).cpu()] if losses else []
-    ckpt.clear()
-    return out
-
-
-def _ckpt(profile: str, experiment: str, cfg: dict, params) -> Path | None:
+def _checkpoint(profile: str, experiment: str, params, extra: dict) -> Path | None:
+    """Where the run keeps its checkpoint (the data cache), named by the run's parameters."""
     if not params.checkpoint_every:
         return None
-    return paths.results_dir() / CHAPTER / profile / "checkpoints" / f"{experiment}-{config_key(experiment, cfg)[:12]}.pt"
+    from replicate.config import as_dict
+
+    key = config_key(experiment, {"params": as_dict(params), "extra": extra})[:12]
+    return paths.checkpoint_path(CHAPTER, profile, f"{experiment}-{key}")
 
 
 def _summary_metrics(res: dict) -> dict:
@@ -175,166 +57,20 @@ def _summary_metrics(res: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Part 2: gradient flow
+# Part 1
 
-def gradient_flow(params, profile: str, ds=None) -> list[dict]:
-    """Full-batch GD, lambda = 0, beta = 0, for each eta in ``gf_etas`` to the same time ``gf_time``."""
-    recs = []
-    store = ResultStore(CHAPTER, profile)
-    for net, eta in itertools.product(NETS, params.gf_etas):
-        steps = max(1, round(params.gf_time / eta))
-        cfg = {**_common(params), "net": net, "eta": eta, "lam": 0.0, "beta": 0.0, "batch": params.gf_batch,
-               "steps": steps, "full_batch": True, "curves": params.curves_per_layer}
+def run_geometry(params, profile: str, net: str, ds=None) -> dict:
+    """Relative residuals of the gradient / Hessian identities for every group of ``net`` (+ controls)."""
+    def fn():
+        d = ds if ds is not None else load_data(params)
+        X, y = nmdata.first(d, params.geometry_batch_size)
+        model = make_model(params, net, d)
+        df = geometry.check(model, X, y, params.geometry_per_layer, params.seed)
+        return {"metrics": {f"max_rel/{k}/{i}/{'control' if c else 'sym'}": v for (k, i, c), v in
+                            df.groupby(["kind", "identity", "control"])["relative residual"].max().items()},
+                "rows": df.to_dict("records")}
 
-        def fn(net=net, eta=eta, steps=steps, cfg=cfg):
-            d = ds if ds is not None else load_data(params)
-            res = train(params, net, d, eta=eta, lam=0.0, beta=0.0, batch_size=params.gf_batch, steps=steps,
-                        record_every=max(1, steps // 20), full_batch=True,
-                        checkpoint=_ckpt(profile, "gradient_flow", cfg, params), desc=f"GD {net} eta={eta}")
-            return {"metrics": _summary_metrics(res), "curves": res}
-
-        recs.append(store.run("gradient_flow", cfg, fn, seed=params.seed))
-    return recs
-
-
-def drift_table(records: list[dict]) -> pd.DataFrame:
-    """Per run and group kind: the drift max_t |X(t) - X(0)| / max_t |X| of the 'conserved' quantities."""
-    rows = []
-    for r in records:
-        c = r["config"]
-        for name, g in r["curves"]["groups"].items():
-            rows.append({"net": c["net"], "eta": c["eta"], "steps": c["steps"], "group": name, "kind": g["kind"],
-                         "drift": g["rel_conserved"], "discrete law error": g["rel_disc"]})
-    df = pd.DataFrame(rows)
-    return df.groupby(["kind", "eta"]).agg(drift=("drift", "max"), discrete_law_error=("discrete law error", "max"),
-                                           steps=("steps", "first")).reset_index()
-
-
-def drift_slopes(records: list[dict], smallest: int = 2) -> dict[str, float]:
-    """Log-log slope of the max drift against eta per kind over the ``smallest`` learning rates (the discrete
-    law predicts ~1 for scale/rescale when the gradients are similar along the runs)."""
-    df = drift_table(records)
-    out = {}
-    for kind, d in df.groupby("kind"):
-        d = d[d["drift"] > 0].nsmallest(smallest, "eta")
-        if len(d) >= 2:
-            out[kind] = float(np.polyfit(np.log(d["eta"]), np.log(d["drift"]), 1)[0])
-    return out
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Parts 3-4: broken conservation
-
-def sgd_runs(params, profile: str, ds=None) -> list[dict]:
-    """SGD with each weight decay in ``lambdas`` (beta = 0) and each momentum in ``betas`` (lambda =
-    ``momentum_lambda``, batch ``momentum_batch_size``), on both nets."""
-    runs = [(net, lam, 0.0, params.batch_size) for net in NETS for lam in params.lambdas]
-    runs += [(net, params.momentum_lambda, b, params.momentum_batch_size) for net in NETS for b in params.betas]
-    store = ResultStore(CHAPTER, profile)
-    recs = []
-    for net, lam, beta, bs in runs:
-        cfg = {**_common(params), "net": net, "eta": params.eta, "lam": lam, "beta": beta, "batch": bs,
-               "dampening": params.dampening if beta else 0.0, "steps": params.steps,
-               "record_every": params.record_every, "curves": params.curves_per_layer}
-
-        def fn(net=net, lam=lam, beta=beta, bs=bs, cfg=cfg):
-            d = ds if ds is not None else load_data(params)
-            res = train(params, net, d, eta=params.eta, lam=lam, beta=beta, batch_size=bs, steps=params.steps,
-                        record_every=params.record_every, checkpoint=_ckpt(profile, "sgd", cfg, params),
-                        desc=f"SGD {net} lambda={lam} beta={beta}")
-            return {"metrics": _summary_metrics(res), "curves": res}
-
-        recs.append(store.run("sgd", cfg, fn, seed=params.seed))
-    return recs
-
-
-def error_table(records: list[dict], by_group: bool = True) -> pd.DataFrame:
-    """Max relative error of the continuous theory and of the discrete law vs the empirics, per run and group
-    (errors: max over time of the error norm over the group's elements, divided by the max norm of the
-    quantity, and by the max norm of its change since step 0)."""
-    rows = []
-    for r in records:
-        c = r["config"]
-        for name, g in r["curves"]["groups"].items():
-            rows.append({"net": c["net"], "lambda": c["lam"], "beta": c["beta"], "group": name, "kind": g["kind"],
-                         "theory (continuous)": g["rel_cont"], "discrete law": g["rel_disc"],
-                         "conservation (Part 2)": g["rel_conserved"],
-                         "theory / change": g["rel_change_cont"], "discrete / change": g["rel_change_disc"]})
-    df = pd.DataFrame(rows)
-    if by_group:
-        return df
-    return df.groupby(["net", "lambda", "beta", "kind"]).max(numeric_only=True).reset_index()
-
-
-def diverged(records: list[dict]) -> list[tuple]:
-    """(net, lambda, beta) of the runs whose tracked quantities went non-finite (no error can be computed)."""
-    def bad(v):
-        return v is None or (isinstance(v, float) and not math.isfinite(v))
-    return sorted({(r["config"]["net"], r["config"]["lam"], r["config"]["beta"]) for r in records
-                   if r["metrics"] and all(bad(v) for v in r["metrics"].values())})
-
-
-def overall(records: list[dict]) -> dict[str, float]:
-    """The chapter's headline numbers: max relative errors over all runs and groups."""
-    df = error_table(records)
-    out = {}
-    for kind, d in df.groupby("kind"):
-        out[f"{kind}/theory"] = float(d["theory (continuous)"].max())
-        out[f"{kind}/discrete"] = float(d["discrete law"].max())
-    return out
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Figures
-
-def plot_run(record: dict, kinds=("translation", "scale", "rescale"), max_groups: int = 8, axes_per_row: int = 4,
-             law: str = "cont", profile: str | None = None):
-    """Per layer: the empirical quantity of a few elements (coloured) and the theory (black dashed)."""
-    import matplotlib.pyplot as plt
-
-    cur = record["curves"]
-    groups = [(n, g) for n, g in cur["groups"].items() if g["kind"] in kinds][:max_groups]
-    rows = math.ceil(len(groups) / axes_per_row)
-    cols = min(axes_per_row, len(groups))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    steps = np.asarray(cur["steps"])
-    for ax, (name, g) in zip(axes.ravel(), groups):
-        emp, th = np.asarray(g["emp"]), np.asarray(g[law])
-        colors = plt.cm.viridis(np.linspace(0.05, 0.9, emp.shape[1]))
-        for i in range(emp.shape[1]):
-            ax.plot(steps, emp[:, i], color=colors[i], lw=1.6)
-            ax.plot(steps, th[:, i], "k--", lw=0.9)
-        ax.set_title(name.replace("->", "\n->"), fontsize=8)
-        ax.tick_params(labelsize=7)
-    for ax in axes.ravel()[len(groups):]:
-        ax.axis("off")
-    c = record["config"]
-    fig.suptitle(f"{c['net']} net, eta={c['eta']}, lambda={c['lam']}, beta={c['beta']}: empirics (colour), "
-                 f"{'theory' if law == 'cont' else 'discrete law'} (black dashed)"
-                 + (f"  [profile: {profile}]" if profile else ""), fontsize=9)
-    fig.supxlabel("step", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_drift(records: list[dict], profile: str | None = None):
-    """Drift of the gradient-flow 'conserved' quantities against the learning rate (same time t)."""
-    import matplotlib.pyplot as plt
-
-    df = drift_table(records)
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    for kind, d in df.groupby("kind"):
-        ax.loglog(d["eta"], d["drift"].clip(lower=1e-18), "o-", label=kind)
-    etas = sorted(df["eta"].unique())
-    ax.set_xticks(etas, [f"{e:g}" for e in etas])
-    ax.xaxis.set_minor_locator(plt.NullLocator())
-    ax.set_xlabel("learning rate eta (same t = eta * steps)")
-    ax.set_ylabel("max_t |X(t) - X(0)| / max_t |X|")
-    ax.legend()
-    from replicate.plots import profile_title
-
-    profile_title(ax, "Gradient flow: drift of conserved quantities", profile)
-    return fig
+    return record(CHAPTER, profile, "geometry", params, fn, extra={"net": net})
 
 
 def groups_table(params, ds) -> pd.DataFrame:
@@ -361,3 +97,239 @@ def torchvision_groups() -> pd.DataFrame:
                          "groups": sum(g.kind == kind for g in groups),
                          "elements": sum(g.size for g in groups if g.kind == kind)})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Part 2: gradient flow
+
+def run_gradient_flow(params, profile: str, ds=None) -> list[dict]:
+    """Full-batch GD, lambda = 0, beta = 0, for each learning rate in ``gf_learning_rates`` to the same time
+    ``gf_time``, on both nets: one record per (net, learning rate)."""
+    recs = []
+    for net, eta in itertools.product(NETS, params.gf_learning_rates):
+        steps = max(1, round(params.gf_time / eta))
+        extra = {"net": net, "eta": eta, "lam": 0.0, "beta": 0.0, "batch": params.gf_batch_size, "steps": steps,
+                 "full_batch": True}
+
+        def fn(net=net, eta=eta, steps=steps, extra=extra):
+            d = ds if ds is not None else load_data(params)
+            res = train(params, net, d, eta=eta, lam=0.0, beta=0.0, batch_size=params.gf_batch_size, steps=steps,
+                        record_every=max(1, steps // 20), full_batch=True,
+                        checkpoint=_checkpoint(profile, "gradient_flow", params, extra), desc=f"GD {net} eta={eta}")
+            return {"metrics": _summary_metrics(res), "curves": res}
+
+        recs.append(record(CHAPTER, profile, "gradient_flow", params, fn, extra=extra))
+    return recs
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Part 3: the modified equation of gradient descent
+
+#: The quadratic of Part 3: L(theta) = theta' A theta / 2 with A's eigenvalues 1 and 4 along rotated axes.
+QUADRATIC = {"eigenvalues": (1.0, 4.0), "angle": 0.5, "theta0": (1.0, 0.6), "time": 3.0,
+             "etas": (0.2, 0.1, 0.05, 0.025)}
+
+
+def _quadratic_paths(q: dict, eta: float) -> dict:
+    from scipy.linalg import expm
+
+    c, s = np.cos(q["angle"]), np.sin(q["angle"])
+    R = np.array([[c, -s], [s, c]])
+    A = R @ np.diag(q["eigenvalues"]) @ R.T
+    th0 = np.array(q["theta0"])
+    steps = round(q["time"] / eta)
+    gd = [th0]
+    for _ in range(steps):
+        gd.append(gd[-1] - eta * A @ gd[-1])  # g = A theta
+    t = eta * np.arange(steps + 1)
+    flow = np.stack([expm(-A * ti) @ th0 for ti in t])  # gradient flow
+    modified = np.stack([expm(-(A + eta / 2 * A @ A) * ti) @ th0 for ti in t])  # d theta/dt = -g - eta/2 H g
+    gd = np.stack(gd)
+    return {"t": t.tolist(), "gd": gd.tolist(), "flow": flow.tolist(), "modified": modified.tolist(),
+            "err_flow": float(np.linalg.norm(gd - flow, axis=1).max()),
+            "err_modified": float(np.linalg.norm(gd - modified, axis=1).max())}
+
+
+def run_modified_flow(params, profile: str) -> dict:
+    """Part 3 on a quadratic loss: gradient descent's iterates against gradient flow and against the modified
+    flow ``d theta/dt = -g - eta/2 H g``, for several learning rates to the same time; the largest distance of
+    the iterates from each path, and its log-log slope in the learning rate."""
+    def fn():
+        runs = {str(eta): _quadratic_paths(QUADRATIC, eta) for eta in QUADRATIC["etas"]}
+        etas = np.array(QUADRATIC["etas"])
+        slope = {k: float(np.polyfit(np.log(etas), np.log([runs[str(e)][f"err_{k}"] for e in etas]), 1)[0])
+                 for k in ("flow", "modified")}
+        return {"metrics": {"slope_flow": slope["flow"], "slope_modified": slope["modified"],
+                            **{f"err_flow/{e}": runs[str(e)]["err_flow"] for e in etas},
+                            **{f"err_modified/{e}": runs[str(e)]["err_modified"] for e in etas}},
+                "runs": runs}
+
+    return record(CHAPTER, profile, "modified_flow", params, fn, extra={"quadratic": QUADRATIC})
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Part 4: broken conservation
+
+def sgd_plan(params) -> list[tuple[str, float, float, int]]:
+    """(net, lambda, beta, batch) of every SGD run: each weight decay (beta = 0), each momentum (lambda =
+    ``momentum_weight_decay``, batch ``momentum_batch_size``), on both nets."""
+    runs = [(net, lam, 0.0, params.per_device_train_batch_size) for net in NETS for lam in params.weight_decays]
+    runs += [(net, params.momentum_weight_decay, b, params.momentum_batch_size) for net in NETS for b in params.momenta]
+    return runs
+
+
+def run_sgd(params, profile: str, ds=None) -> list[dict]:
+    """The SGD runs of ``sgd_plan``, each tracked: one record per run."""
+    recs = []
+    for net, lam, beta, bs in sgd_plan(params):
+        extra = {"net": net, "eta": params.learning_rate, "lam": lam, "beta": beta, "batch": bs,
+                 "steps": params.max_steps}
+
+        def fn(net=net, lam=lam, beta=beta, bs=bs, extra=extra):
+            d = ds if ds is not None else load_data(params)
+            res = train(params, net, d, eta=params.learning_rate, lam=lam, beta=beta, batch_size=bs,
+                        steps=params.max_steps, record_every=params.record_every,
+                        checkpoint=_checkpoint(profile, "sgd", params, extra), desc=f"SGD {net} lambda={lam} beta={beta}")
+            return {"metrics": _summary_metrics(res), "curves": res}
+
+        recs.append(record(CHAPTER, profile, "sgd", params, fn, extra=extra))
+    return recs
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The paper profile, timed on a slice
+
+def run_paper_slice(params, profile: str, steps: int = 300, warmup: int = 30, ds=None) -> dict:
+    """``steps`` SGD steps of the profile's nets at full size (the paper profile: VGG-16 / VGG-16-BN, batch 256
+    and 128, 64x64x3 inputs, 200 classes), tracked and untracked, timed after ``warmup`` steps; with the
+    projected wall time of the profile's whole sweep (``sgd_plan`` x ``max_steps``, plus Part 2's full-batch
+    runs scaled by their batch) on this device."""
+    lam = params.momentum_weight_decay
+    beta = max(params.momenta)
+    plan = {"bn_tracked": ("bn", lam, 0.0, params.per_device_train_batch_size, True),
+            "bn_untracked": ("bn", lam, 0.0, params.per_device_train_batch_size, False),
+            "plain_tracked": ("plain", lam, 0.0, params.per_device_train_batch_size, True),
+            "bn_momentum_tracked": ("bn", lam, beta, params.momentum_batch_size, True)}
+
+    def fn():
+        d = ds if ds is not None else load_data(params)
+        out, metrics = {}, {}
+        for name, (net, lam_, beta_, bs, track) in plan.items():
+            if torch.cuda.is_available():
+                torch.cuda.reset_peak_memory_stats()
+            res = train(params, net, d, eta=params.learning_rate, lam=lam_, beta=beta_, batch_size=bs,
+                        steps=warmup + steps, record_every=min(params.record_every, steps), track=track,
+                        desc=f"slice {name}", warmup=warmup)
+            sps = steps / res["seconds"]
+            metrics[f"{name}/steps_per_s"] = sps
+            if track:
+                metrics[f"{name}/max_rel_disc"] = max(g["rel_disc"] for g in res["groups"].values())
+                metrics[f"{name}/max_rel_cont"] = max(g["rel_cont"] for g in res["groups"].values())
+            out[name] = {"net": net, "lam": lam_, "beta": beta_, "batch": bs, "tracked": track,
+                         "loss": res["loss"], "cuda_graph": res.get("cuda_graph"), "note": res.get("note", ""),
+                         "peak_memory_gib": (torch.cuda.max_memory_allocated() / 2**30
+                                             if torch.cuda.is_available() else None)}
+        metrics["tracking_overhead"] = metrics["bn_untracked/steps_per_s"] / metrics["bn_tracked/steps_per_s"] - 1
+        wd = (metrics["bn_tracked/steps_per_s"] + metrics["plain_tracked/steps_per_s"]) / 2
+        mom = metrics["bn_momentum_tracked/steps_per_s"]
+        runs = sgd_plan(params)
+        sgd_s = sum(params.max_steps / (mom if beta_ else wd) for _, _, beta_, _ in runs)
+        gd_steps = sum(max(1, round(params.gf_time / e)) for e in params.gf_learning_rates) * len(NETS)
+        gd_s = gd_steps * (params.gf_batch_size / params.per_device_train_batch_size) / wd
+        metrics.update({"paper_slice_steps_per_s": metrics["bn_tracked/steps_per_s"],
+                        "projected_sgd_hours": sgd_s / 3600, "projected_gd_hours": gd_s / 3600,
+                        "projected_hours": (sgd_s + gd_s) / 3600, "sgd_runs": len(runs), "gd_steps": gd_steps})
+        return {"metrics": metrics, "runs": out}
+
+    return record(CHAPTER, profile, "paper_slice", params, fn, extra={"steps": steps, "warmup": warmup})
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Kill and resume
+
+def resume_check_code(profile: str, overrides: dict, net: str = "bn", beta: float = 0.9) -> str:
+    """A training script for ``kill_and_resume`` (tests/resume.py): one SGD run of the profile (with
+    ``overrides``; ``checkpoint_every`` must be set) that checkpoints to $CHECKPOINT, resumes from it when it
+    exists, and prints its final numbers (loss curve, tracked errors and curves' last values, a digest of the
+    final weights) as JSON on its last line. Deterministic kernels on a GPU, so that the runs can agree exactly."""
+    return f"""
+import hashlib, json, os
+import torch
+if torch.cuda.is_available():
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+from replicate import chapters
+from replicate.papers.neural_mechanics import data as nmdata, train as nmtrain
+params = chapters.get("neural_mechanics").resolve({profile!r}, {overrides!r})
+ds = nmdata.load(params)
+lam = params.momentum_weight_decay
+bs = params.momentum_batch_size if {beta!r} else params.per_device_train_batch_size
+res = nmtrain.train(params, {net!r}, ds, eta=params.learning_rate, lam=lam, beta={beta!r}, batch_size=bs,
+                    steps=params.max_steps, record_every=params.record_every, checkpoint=os.environ["CHECKPOINT"])
+out = {{"loss": res["loss"], "steps_run": res["steps_run"],
+        "groups": {{k: [g["rel_cont"], g["rel_disc"], [float(v) for v in g["emp"][-1]],
+                        [float(v) for v in g["disc"][-1]]] for k, g in res["groups"].items()}}}}
+print(json.dumps(out))
+"""
+
+
+def _compare(a: dict, b: dict) -> dict:
+    """Largest absolute difference between two runs' final numbers, and whether they are identical."""
+    diffs = [abs(x - y) for x, y in zip(a["loss"], b["loss"])]
+    for k, ga in a["groups"].items():
+        gb = b["groups"][k]
+        diffs += [abs(ga[0] - gb[0]), abs(ga[1] - gb[1])]
+        diffs += [abs(x - y) for x, y in zip(ga[2] + ga[3], gb[2] + gb[3])]
+    same = json.dumps(a["loss"]) == json.dumps(b["loss"]) and json.dumps(a["groups"]) == json.dumps(b["groups"])
+    return {"max_abs_diff": max(diffs) if diffs else 0.0, "identical": same,
+            "compared_values": len(diffs), "lengths_match": len(a["loss"]) == len(b["loss"])}
+
+
+def run_resume_check(params, profile: str, kill_and_resume, workdir: Path, overrides: dict,
+                     net: str = "bn", beta: float = 0.9, control: bool = True) -> dict:
+    """Train one run straight, train it again SIGKILLed mid-way and resumed (``kill_and_resume`` of
+    tests/resume.py), and (``control``) a second straight run, which shows the device's own run-to-run
+    determinism; the record compares their final numbers."""
+    code = resume_check_code(profile, overrides, net, beta)
+
+    def fn():
+        straight, resumed = kill_and_resume(code, Path(workdir))
+        metrics = {"resumed_vs_straight": _compare(straight, resumed), "resumed_steps_run": resumed["steps_run"],
+                   "steps": params.max_steps}
+        if control:
+            env = {**os.environ, "OMP_NUM_THREADS": "1", "REPLICATE_PROGRESS": "0",
+                   "CHECKPOINT": str(Path(workdir) / "control.pt")}
+            proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            metrics["straight_vs_straight"] = _compare(straight, json.loads(proc.stdout.strip().splitlines()[-1]))
+        return {"metrics": metrics,
+                "final": {"straight": straight, "resumed": resumed},
+                "digest": hashlib.sha256(code.encode()).hexdigest()[:16]}
+
+    return record(CHAPTER, profile, "resume_check", params, fn, extra={"net": net, "beta": beta, "control": control})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m replicate.papers.neural_mechanics.experiment paper_slice --profile P -p k=v ...``"""
+    import argparse
+
+    from replicate import chapters
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("experiment", choices=["paper_slice", "modified_flow"])
+    ap.add_argument("--profile", default="paper")
+    ap.add_argument("-p", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--steps", type=int, default=300)
+    a = ap.parse_args(argv)
+    overrides = dict(kv.split("=", 1) for kv in a.p)
+    params = chapters.get(CHAPTER).resolve(a.profile, overrides)
+    if a.experiment == "paper_slice":
+        rec = run_paper_slice(params, a.profile, steps=a.steps)
+    else:
+        rec = run_modified_flow(params, a.profile)
+    print(json.dumps(rec["metrics"], indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,8 +6,13 @@ into the continuous theory and the exact discrete law of every group, element-wi
 in float64. Nothing is synchronised per step; every ``record_every`` steps the empirical quantities, the two
 theories and their error norms are snapshot (still on device) and fetched once at the end.
 
-On CUDA the per-step update is captured once into a CUDA graph and replayed (one launch per step), which keeps
-the tracking overhead small; the training loop must then zero gradients with ``set_to_none=False`` so the
+The per-step work is fused (``Reducer``): the sources (gradients or momentum buffers) of all groups are
+concatenated and squared in one pass, each weight's rows (incoming: scale and rescale A2) and columns
+(outgoing: rescale A1) are summed once, every group element's drive is gathered from those sums with its sign
+in one step, and all theory states advance by one small matrix product ``S <- M [S; D]`` (the laws are linear
+in their states and the drive). That is about a dozen kernels per step for the gpu profile's net, where one
+reduction per group and quantity took about two hundred. On CUDA the update is captured once into a CUDA graph
+and replayed (one launch per step); the training loop must then zero gradients with ``set_to_none=False`` so the
 gradient tensors keep their addresses (checked at every step).
 """
 from __future__ import annotations
@@ -24,6 +29,90 @@ from .symmetry import Group
 F64 = torch.float64
 
 
+class Reducer:
+    """Per element of every scale / rescale group (concatenated in the groups' order): ``pair(g, a, a)`` of
+    ``symmetry`` for one set of tensors ``a`` (parameters, gradients or momentum buffers) at once.
+
+    The tensors of the groups' parameters are squared in one multi-tensor op (in their dtype, as ``pair``
+    does); each incoming weight's rows and each outgoing weight's columns are summed in float64 into ``buf``, the
+    biases' squares copied there, and ``buf`` ends with one zero. Every element is then a signed sum of at most
+    ``width`` entries of ``buf`` (``index``, ``sign``), gathered in one step."""
+
+    def __init__(self, groups: list[Group], params: dict[str, torch.Tensor]):
+        self.groups = [g for g in groups if g.kind != "translation"]
+        names: list[str] = []
+        for g in self.groups:
+            for n in g.params:
+                if n not in names:
+                    names.append(n)
+        self.names = names
+        shapes = {n: params[n].shape for n in names}
+        at = {n: i for i, n in enumerate(names)}
+        cur, row_of, col_of, bias_of = 0, {}, {}, {}
+        self._rows, self._cols, self._biases = [], [], []  # (index into the tensor list, start in buf, size)
+        for g in self.groups:
+            w = f"{g.layer}.weight"
+            if w not in row_of:
+                row_of[w] = cur
+                self._rows.append((at[w], cur, shapes[w][0]))
+                cur += shapes[w][0]
+            if g.kind == "rescale":
+                o = f"{g.outgoing}.weight"
+                if o not in col_of:
+                    col_of[o] = cur
+                    self._cols.append((at[o], cur, g.size))
+                    cur += g.size
+        bias_start = cur
+        for g in self.groups:
+            b = f"{g.layer}.bias"
+            if g.has_bias and b not in bias_of:
+                bias_of[b] = cur
+                self._biases.append(at[b])
+                cur += shapes[b].numel()
+        self._bias_slice = (bias_start, cur)
+        zero = cur
+        self.size = cur + 1
+        terms: list[list[tuple[int, float]]] = []
+        for g in self.groups:
+            w, b = f"{g.layer}.weight", f"{g.layer}.bias"
+            s = 1.0 if g.kind == "scale" else -1.0
+            for j in range(g.size):
+                t = [(row_of[w] + j, s)]
+                if g.has_bias:
+                    t.append((bias_of[b] + j, s))
+                if g.kind == "rescale":
+                    t.append((col_of[f"{g.outgoing}.weight"] + j, 1.0))
+                terms.append(t)
+        self.elements = len(terms)
+        self.width = max((len(t) for t in terms), default=1)
+        index = torch.full((self.width, self.elements), zero, dtype=torch.long)
+        sign = torch.zeros((self.width, self.elements), dtype=F64)
+        for i, t in enumerate(terms):
+            for r, (k, v) in enumerate(t):
+                index[r, i], sign[r, i] = k, v
+        device = next(iter(params.values())).device
+        self.index, self.sign = index.to(device), sign.to(device)
+        self.buf = torch.zeros(self.size, dtype=F64, device=device)
+
+    def sources(self, tensors: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        return [tensors[n] for n in self.names]
+
+    def __call__(self, tensors: list[torch.Tensor], out: torch.Tensor) -> torch.Tensor:
+        """``out`` (float64, one value per element) = the groups' ``pair(a, a)`` for ``tensors`` (``sources``)."""
+        if not self.elements:
+            return out
+        sq = torch._foreach_mul(tensors, tensors)
+        buf = self.buf
+        for i, start, n in self._rows:
+            torch.sum(sq[i].view(n, -1), 1, dtype=F64, out=buf[start:start + n])
+        for i, start, units in self._cols:
+            torch.sum(sq[i].view(sq[i].shape[0], units, -1), (0, 2), dtype=F64, out=buf[start:start + units])
+        if self._biases:
+            a, b = self._bias_slice
+            torch.cat([sq[i] for i in self._biases], out=buf[a:b])
+        return torch.linalg.vecdot(buf[self.index], self.sign, dim=0, out=out)
+
+
 class Tracker:
     """Track every group of ``groups`` for SGD with learning rate ``eta``, weight decay ``lam``, momentum
     ``beta`` and ``dampening`` (the values the optimizer uses)."""
@@ -38,22 +127,42 @@ class Tracker:
         self.params = dict(model.named_parameters())
         self.device = next(model.parameters()).device
         self.k = 0
+        self.reducer = Reducer(self.groups, self.params)
+        self.driven = self.reducer.groups
+        self.translation = [g for g in self.groups if g.kind == "translation"]
+        self._src_params = [self.params[n] for n in self.reducer.names]
         gen = torch.Generator().manual_seed(seed)
-        theta = self._theta()
-        self.x0 = {g.name: symmetry.quantity(g, theta, F64) for g in self.groups}
-        self.idx = {g.name: torch.randperm(g.size, generator=gen)[:curves_per_layer].sort().values.to(self.device)
+        # every group's elements in one vector: the driven groups (Reducer's order), then the translation groups
+        order = self.driven + self.translation
+        sizes = [g.size for g in order]
+        self.slices = {}
+        e = 0
+        for g, s in zip(order, sizes):
+            self.slices[g.name] = (e, e + s)
+            e += s
+        self.total = e
+        self.idx = {g.name: torch.randperm(g.size, generator=gen)[:curves_per_layer].sort().values
                     for g in self.groups}
-        self.driven = [g for g in self.groups if g.kind != "translation"]
-        # continuous theory state (X, X') and discrete law state (X, P) of the driven groups
-        self.xc = [self.x0[g.name].clone() for g in self.driven]
-        self.vc = [torch.zeros_like(x) for x in self.xc]
-        self.xd = [self.x0[g.name].clone() for g in self.driven]
-        self.pd = [torch.zeros_like(x) for x in self.xd]
+        self.pick = torch.cat([self.idx[g.name] + self.slices[g.name][0] for g in self.groups]).to(self.device) \
+            if self.groups else torch.zeros(0, dtype=torch.long, device=self.device)
+        self.order = torch.cat([torch.arange(*self.slices[g.name]) for g in self.groups]).to(self.device) \
+            if self.groups else torch.zeros(0, dtype=torch.long, device=self.device)
+        self.lengths = torch.tensor([self.slices[g.name][1] - self.slices[g.name][0] for g in self.groups],
+                                    device=self.device)
+        self.x0 = self._empirical()
+        # theory states of the driven groups, one row each, and the drive as the last row:
+        # plain SGD [xc, xd, D]; momentum [xc, vc, xd, pd, D] (continuous X, X'; discrete X, P = <theta, v>)
+        n_state = 2 if self.beta == 0 else 4
+        self.state = torch.zeros((n_state + 1, self.reducer.elements), dtype=F64, device=self.device)
+        x0d = self.x0[:self.reducer.elements]
+        self.state[0].copy_(x0d)
+        self.state[1 if self.beta == 0 else 2].copy_(x0d)
+        self._next = torch.empty((n_state, self.reducer.elements), dtype=F64, device=self.device)
+        self.M = torch.tensor(self._matrix(first=True), dtype=F64, device=self.device)
+        self._steady = torch.tensor(self._matrix(first=False), dtype=F64, device=self.device)
         # translation: linear, undriven -- scalar multipliers of S(0)
         self.s_disc, self.w_disc = 1.0, 0.0
         if self.beta > 0:
-            gamma, omega = theory.oscillator_constants(self.eta, self.lam, self.beta, self.dampening, "scale")
-            self.A = [float(a) for a in theory.propagator(self.dt, gamma, omega).ravel()]
             self.gamma_t, self.omega_t = theory.oscillator_constants(self.eta, self.lam, self.beta, self.dampening,
                                                                      "translation")
         self.records: list[dict[str, Any]] = []
@@ -64,73 +173,58 @@ class Tracker:
         self._record()
         self.handle = optimizer.register_step_post_hook(lambda opt, args, kwargs: self.after_step())
 
-    # -- state ------------------------------------------------------------------------------------------------
-    def _theta(self) -> dict[str, torch.Tensor]:
-        return {k: p.detach() for k, p in self.params.items()}
+    # -- the linear update -------------------------------------------------------------------------------------
+    def _matrix(self, first: bool) -> list[list[float]]:
+        """``M`` with ``state[:-1] <- M @ state`` (the last row of ``state`` holds the step's drive ``D``).
 
-    def _sources(self) -> dict[str, torch.Tensor]:
+        plain SGD -- continuous: ``X <- e^{-2 lam eta}(X + eta^2 D)``; discrete: ``X <- (1 - eta lam)^2 X + eta^2 D``.
+        momentum -- continuous: impulse ``F dt`` on ``X'`` (``F = 2 |theta'|^2 = 2 D / (1-d)^2``), then
+        ``(X, X') <- exp(A dt) (X, X')``; discrete: ``Q = beta P + c lam X``, ``X <- X - 2 eta Q + eta^2 D``,
+        ``P <- Q - eta D`` with ``c = 1`` at the first step and ``1 - dampening`` after."""
+        eta, lam, beta, d = self.eta, self.lam, self.beta, self.dampening
+        if beta == 0:
+            e = math.exp(-2 * lam * eta)
+            return [[e, 0.0, e * eta * eta], [0.0, (1 - eta * lam) ** 2, eta * eta]]
+        gamma, omega = theory.oscillator_constants(eta, lam, beta, d, "scale")
+        a11, a12, a21, a22 = (float(a) for a in theory.propagator(self.dt, gamma, omega).ravel())
+        alpha = 2 * self.dt / (1 - d) ** 2
+        c = 1.0 if first else 1 - d
+        return [[a11, a12, 0.0, 0.0, a12 * alpha],
+                [a21, a22, 0.0, 0.0, a22 * alpha],
+                [0.0, 0.0, 1 - 2 * eta * c * lam, -2 * eta * beta, eta * eta],
+                [0.0, 0.0, c * lam, beta, -eta]]
+
+    def _sources(self) -> list[torch.Tensor]:
         """The tensors whose element-wise squared norms drive the laws: gradients or momentum buffers."""
         if self.beta == 0:
-            return {k: p.grad for k, p in self.params.items() if p.grad is not None}
-        return {k: self.opt.state[p]["momentum_buffer"] for k, p in self.params.items()
-                if "momentum_buffer" in self.opt.state.get(p, {})}
+            return [p.grad for p in self._src_params]
+        return [self.opt.state[p]["momentum_buffer"] for p in self._src_params]
 
-    def time(self, k: int | None = None) -> float:
-        return (self.k if k is None else k) * self.dt
+    def _update(self, src: list[torch.Tensor]) -> None:
+        self.reducer(src, out=self.state[-1])
+        torch.mm(self.M, self.state, out=self._next)
+        self.state[:-1].copy_(self._next)
 
-    # -- one step -----------------------------------------------------------------------------------------------
-    def _update(self, src: dict[str, torch.Tensor], first: bool) -> None:
-        eta, lam, beta = self.eta, self.lam, self.beta
-        drives = [symmetry.pair(g, src, src, F64) for g in self.driven]
-        if beta == 0:
-            # continuous: X <- e^{-2 lam eta}(X + eta^2 |g|^2); discrete: X <- (1 - eta lam)^2 X + eta^2 |g|^2
-            torch._foreach_add_(self.xc, drives, alpha=eta * eta)
-            torch._foreach_mul_(self.xc, math.exp(-2 * lam * eta))
-            torch._foreach_mul_(self.xd, (1 - eta * lam) ** 2)
-            torch._foreach_add_(self.xd, drives, alpha=eta * eta)
-            return
-        d = self.dampening
-        # continuous: impulse F dt on X' with F = 2 |theta'|^2 = 2 |v|^2 / (1-d)^2, then propagate by exp(M dt)
-        torch._foreach_add_(self.vc, drives, alpha=2 * self.dt / (1 - d) ** 2)
-        a11, a12, a21, a22 = self.A
-        new_x = torch._foreach_mul(self.xc, a11)
-        torch._foreach_add_(new_x, self.vc, alpha=a12)
-        torch._foreach_mul_(self.vc, a22)
-        torch._foreach_add_(self.vc, self.xc, alpha=a21)
-        for x, nx in zip(self.xc, new_x):
-            x.copy_(nx)
-        # discrete: Q = beta P + c lam X; X <- X - 2 eta Q + eta^2 |v|^2; P <- Q - eta |v|^2
-        c = 1.0 if first else 1 - d
-        q = torch._foreach_mul(self.pd, beta)
-        torch._foreach_add_(q, self.xd, alpha=c * lam)
-        torch._foreach_add_(self.xd, q, alpha=-2 * eta)
-        torch._foreach_add_(self.xd, drives, alpha=eta * eta)
-        torch._foreach_add_(q, drives, alpha=-eta)
-        for p, qq in zip(self.pd, q):
-            p.copy_(qq)
-
-    def _capture(self, src: dict[str, torch.Tensor]) -> None:
-        """Capture ``_update`` into a CUDA graph (after restoring the states the warm-up touched)."""
-        states = self.xc + self.vc + self.xd + self.pd
-        saved = [s.clone() for s in states]
+    def _capture(self, src: list[torch.Tensor]) -> None:
+        """Capture ``_update`` into a CUDA graph (after restoring the state the warm-up touched)."""
+        saved = self.state.clone()
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(2):
-                self._update(src, first=False)
+                self._update(src)
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            self._update(src, first=False)
-        for s, v in zip(states, saved):
-            s.copy_(v)
+            self._update(src)
+        self.state.copy_(saved)
         self.graph = graph
-        self._src_ids = [t.data_ptr() for t in src.values()]
+        self._src_ids = [t.data_ptr() for t in src]
 
     def after_step(self) -> None:
         src = self._sources()
         first = self.k == 0
-        if self.graph is not None and [t.data_ptr() for t in src.values()] != self._src_ids:
+        if self.graph is not None and [t.data_ptr() for t in src] != self._src_ids:
             self.graph, self.graph_note = None, "gradient tensors moved (zero_grad(set_to_none=True)?): eager updates"
         if self.graph is not None:
             self.graph.replay()
@@ -143,7 +237,9 @@ class Tracker:
             if self.graph is not None:
                 self.graph.replay()
             else:
-                self._update(src, first)
+                self._update(src)
+        if first:
+            self.M.copy_(self._steady)
         # translation multipliers (python floats, exact discrete law)
         c = 1.0 if first else 1 - self.dampening
         self.w_disc = self.beta * self.w_disc + c * self.lam * self.s_disc
@@ -153,6 +249,9 @@ class Tracker:
             self._record()
 
     # -- snapshots ------------------------------------------------------------------------------------------------
+    def time(self, k: int | None = None) -> float:
+        return (self.k if k is None else k) * self.dt
+
     def _translation_factor(self) -> float:
         t = self.time()
         if self.beta == 0:
@@ -160,24 +259,31 @@ class Tracker:
         return float(theory.homogeneous(t, 1.0, 0.0, self.gamma_t, self.omega_t)[0])
 
     @torch.no_grad()
+    def _empirical(self) -> torch.Tensor:
+        """Every group's quantity now, in the layout of ``slices``."""
+        theta = {k: p.detach() for k, p in self.params.items()}
+        out = torch.empty(self.total, dtype=F64, device=self.device)
+        n = self.reducer.elements
+        self.reducer(self.reducer.sources(theta), out=out[:n])
+        for g in self.translation:
+            a, b = self.slices[g.name]
+            out[a:b] = symmetry.total(g, theta, F64)
+        return out
+
+    @torch.no_grad()
     def _record(self) -> None:
-        theta = self._theta()
-        rec: dict[str, Any] = {"step": self.k, "t": self.time(), "groups": {}}
-        ft = self._translation_factor()
-        i = 0
-        for g in self.groups:
-            emp = symmetry.quantity(g, theta, F64)
-            x0 = self.x0[g.name]
-            if g.kind == "translation":
-                cont, disc = x0 * ft, x0 * self.s_disc
-            else:
-                cont, disc = self.xc[i], self.xd[i]
-                i += 1
-            idx = self.idx[g.name]
-            norms = torch.stack([torch.linalg.vector_norm(v) for v in
-                                 (emp, cont - emp, disc - emp, emp - x0)])
-            rec["groups"][g.name] = torch.cat([emp[idx], cont[idx], disc[idx], norms])
-        self.records.append(rec)
+        emp = self._empirical()
+        n = self.reducer.elements
+        cont, disc = torch.empty_like(emp), torch.empty_like(emp)
+        cont[:n] = self.state[0]
+        disc[:n] = self.state[1 if self.beta == 0 else 2]
+        cont[n:] = self.x0[n:] * self._translation_factor()
+        disc[n:] = self.x0[n:] * self.s_disc
+        # per group: |emp|, |cont - emp|, |disc - emp|, |emp - x0| (norms over the group's elements)
+        sq = torch.stack([emp, cont - emp, disc - emp, emp - self.x0]).square()
+        norms = torch.segment_reduce(sq[:, self.order].T, "sum", lengths=self.lengths).T.sqrt()
+        row = torch.cat([emp[self.pick], cont[self.pick], disc[self.pick], norms.reshape(-1)])
+        self.records.append({"step": self.k, "t": self.time(), "row": row})
 
     def close(self) -> None:
         self.handle.remove()
@@ -190,11 +296,17 @@ class Tracker:
         out: dict[str, Any] = {"steps": steps, "t": [r["t"] for r in self.records], "groups": {},
                                "eta": self.eta, "lam": self.lam, "beta": self.beta, "dampening": self.dampening,
                                "cuda_graph": self.graph is not None, "note": self.graph_note}
-        for g in self.groups:
-            m = torch.stack([r["groups"][g.name] for r in self.records]).cpu().numpy()
+        m = torch.stack([r["row"] for r in self.records]).cpu().numpy()
+        picked = len(self.pick)
+        G = len(self.groups)
+        emp_all, cont_all, disc_all = m[:, :picked], m[:, picked:2 * picked], m[:, 2 * picked:3 * picked]
+        norms = m[:, 3 * picked:].reshape(len(m), 4, G)
+        at = 0
+        for i, g in enumerate(self.groups):
             n = len(self.idx[g.name])
-            emp, cont, disc = m[:, :n], m[:, n:2 * n], m[:, 2 * n:3 * n]
-            norm, e_cont, e_disc, change = m[:, 3 * n], m[:, 3 * n + 1], m[:, 3 * n + 2], m[:, 3 * n + 3]
+            emp, cont, disc = (a[:, at:at + n] for a in (emp_all, cont_all, disc_all))
+            at += n
+            norm, e_cont, e_disc, change = norms[:, 0, i], norms[:, 1, i], norms[:, 2, i], norms[:, 3, i]
             big, moved = max(norm.max(), 1e-300), max(change.max(), 1e-300)
             out["groups"][g.name] = {
                 "kind": g.kind, "layer": g.layer, "size": g.size, "elements": self.idx[g.name].tolist(),
@@ -206,14 +318,13 @@ class Tracker:
 
     # -- resuming ------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"k": self.k, "xc": self.xc, "vc": self.vc, "xd": self.xd, "pd": self.pd, "x0": self.x0,
-                "s_disc": self.s_disc, "w_disc": self.w_disc, "records": self.records}
+        return {"k": self.k, "state": self.state, "x0": self.x0, "s_disc": self.s_disc, "w_disc": self.w_disc,
+                "records": self.records}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.k, self.s_disc, self.w_disc = state["k"], state["s_disc"], state["w_disc"]
-        for name in ("xc", "vc", "xd", "pd"):
-            for dst, src in zip(getattr(self, name), state[name]):
-                dst.copy_(src)
-        self.x0 = {k: v.to(self.device) for k, v in state["x0"].items()}
-        self.records = state["records"]
+        self.state.copy_(state["state"])
+        self.x0 = state["x0"].to(self.device)
+        self.records = [{**r, "row": r["row"].to(self.device)} for r in state["records"]]
+        self.M.copy_(self._steady if self.k > 0 else torch.tensor(self._matrix(first=True), dtype=F64))
         self.graph = None
