@@ -1,5 +1,6 @@
-"""Tests of the T5/XSum chapter: loader on XSum-format fixtures, ROUGE against rouge-score, baselines, noise,
-tokenizer and model, training, the sweep runner, the bench's quick mode, profiles."""
+"""Tests of the T5/XSum chapter: loaders on XSum-format fixtures (and on the real XSum sample when it is here), the
+Debian pairs, ROUGE against rouge-score, baselines, noise, tokenizer and model, span corruption, generation
+lengths, training and its kill-and-resume, the sweep, the bench's quick mode, profiles and preflight."""
 import json
 import random
 
@@ -15,10 +16,11 @@ from replicate.papers.t5_xsum.metrics import flat, rouge
 
 DOC = ("The council has voted to close the library. Campaigners said it was a sad day! "
        "\"We will fight on,\" said Ms Jones. Figures show 3,000 visitors a year.")
-TINY = dict(n_train=48, n_val=8, n_test=8, synth_sentences=3, max_source_length=48, max_target_length=16,
-            vocab_size=300, d_model=32, d_ff=64, num_layers=1, num_heads=2, d_kv=16, epochs=1, batch_size=8,
-            sweep_lrs=(1e-3, 5e-3), sweep_batch_sizes=(8,), sweep_epochs=1, sweep_n_train=24, n_robust=4,
-            noise_strengths=(0.5,), n_attention=1, eval_batch_size=8, gen_long_max_new_tokens=24)
+TINY = dict(max_train_samples=48, max_eval_samples=8, max_predict_samples=8, synth_sentences=3, max_source_length=48,
+            max_target_length=16, vocab_size=300, d_model=32, d_ff=64, num_layers=1, num_heads=2, d_kv=16,
+            num_train_epochs=1, per_device_train_batch_size=8, sweep_learning_rates=(1e-3, 5e-3),
+            sweep_batch_sizes=(8,), sweep_num_train_epochs=1, sweep_max_train_samples=24, robust_samples=4,
+            noise_strengths=(0.5,), attention_samples=1, per_device_eval_batch_size=8, long_max_new_tokens=24)
 
 
 def _tiny(**kw):
@@ -49,7 +51,8 @@ def test_load_xsum_local_copy(tmp_path, fmt):
         assert ds[s].column_names == ["document", "summary", "id"] or set(ds[s].column_names) == set(D.FIELDS)
         assert ds[s]["summary"] == [r["summary"] for r in rows[s]]
         assert ds[s]["id"] == [r["id"] for r in rows[s]]
-    p = _tiny(data="xsum", data_dir=str(tmp_path / fmt), n_train=2, n_val=0, n_test=0)
+    p = _tiny(dataset_name="xsum", data_dir=str(tmp_path / fmt), max_train_samples=2, max_eval_samples=0,
+              max_predict_samples=0)
     sp = D.load_splits(p)
     assert len(sp["train"]) == 2 and len(sp["test"]) == 3
 
@@ -133,7 +136,7 @@ def test_tokenizer_and_model_shapes():
     p = _tiny()
     m = build_model(p, tok)
     assert m.config.d_model == 32 and m.config.num_layers == 1 and count_parameters(m) > 0
-    ex = D.encode(recs[:4], tok, p.prefix, 48, 16)
+    ex = D.encode(recs[:4], tok, p.source_prefix, 48, 16)
     batch = D.collate(ex, [0, 1, 2, 3])
     assert batch["input_ids"].shape[1] % 8 == 0
     coarse = D.collate(ex, [0, 1, 2, 3], multiple=64)
@@ -186,25 +189,39 @@ def test_sweep_rows_keep_the_newest_point_and_diversity_line():
     from replicate.papers.t5_xsum import report as R
 
     def rec(lr, bs, created, f1):
-        return {"config": {"lr": lr, "batch_size": bs}, "meta": {"created": created}, "curves": {},
-                "metrics": {"rougeL/fmeasure": f1}}
+        return {"experiment": "sweep_point", "config": {"params": {}, "extra": {"learning_rate": lr, "batch_size": bs}},
+                "meta": {"created": created}, "curves": {}, "metrics": {"rougeL/fmeasure": f1}}
     rows = R.sweep_rows([rec(1e-3, 8, "2026-02", 0.2), rec(1e-3, 8, "2026-01", 0.1), rec(1e-3, 16, "2026-01", 0.3)])
     assert sorted((r["batch_size"], r["rougeL/fmeasure"]) for r in rows) == [(8, 0.2), (16, 0.3)]
-    fin = {"config": {"gen_max_new_tokens": 20}, "metrics": {"mean_gen_tokens": {"capped": 9.0}},
+    fin = {"config": {"params": {"max_new_tokens": 20}}, "metrics": {
+        "mean_gen_tokens": {"capped": 9.0}, "test_documents": 50,
+        "distinct_share": {"capped": 0.02, "long": 0.04, "reference": 1.0}}, "examples": []}
+    assert R.diversity(fin).startswith("distinct generated summaries: 2.0% of 50") and "collapsed" in R.diversity(fin)
+    fin["metrics"]["distinct_share"]["capped"] = 0.9
+    assert "collapsed" not in R.diversity(fin)
+    # a record made before the share was measured: the shown examples are counted, and said so
+    old = {"config": {"gen_max_new_tokens": 20}, "metrics": {"mean_gen_tokens": {"capped": 9.0}},
            "examples": [{"generated (20 tokens)": "Same.", "generated (64 tokens)": x} for x in ("a", "b")]}
-    assert R.diversity(fin).startswith("1 distinct summaries among the 2") and "same summary" in R.diversity(fin)
-    fin["examples"][1]["generated (20 tokens)"] = "Other."
-    assert R.diversity(fin).startswith("2 distinct") and "same summary" not in R.diversity(fin)
+    assert R.diversity(old).startswith("1 distinct summaries among the 2 shown")
 
 
-def test_finetune_loss_decreases_and_resumes(tmp_path):
+def test_distinct_share_and_blind_loss():
+    import math
+
+    from replicate.papers.t5_xsum.train import distinct_share
+
+    assert distinct_share(["a", "a", "b", "c"]) == 0.75 and distinct_share([]) == 0
+    assert D.synthetic_blind_loss(10.0) == pytest.approx(math.log(20 * 12 * 8 * 14) / 10)
+
+
+def test_finetune_loss_decreases_and_a_finished_run_resumes_at_its_end(tmp_path):
     import torch
 
     from replicate.papers.t5_xsum.model import build_model
     from replicate.papers.t5_xsum.train import finetune
     from replicate.train import Checkpointer, seed_everything
 
-    p = _tiny(epochs=3, lr=5e-3)
+    p = _tiny(num_train_epochs=3, learning_rate=5e-3, warmup_ratio=0.1)
     sp = D.load_splits(p)
     tok = D.train_tokenizer([r["document"] for r in sp["train"]], 300)
     seed_everything(0)
@@ -212,10 +229,84 @@ def test_finetune_loss_decreases_and_resumes(tmp_path):
     h = finetune(m, tok, sp, p, torch.device("cpu"), "fp32", checkpoint=Checkpointer(tmp_path / "s.pt"))
     assert h["loss"][-1] < h["loss"][0] - 0.5
     assert len(h["epoch_val"]) == 3 and "rougeL/fmeasure" in h["epoch_val"][0]
-    # a finished run's checkpoint resumes at its end: nothing more is trained
     m2 = build_model(p, tok)
     h2 = finetune(m2, tok, sp, p, torch.device("cpu"), "fp32", checkpoint=Checkpointer(tmp_path / "s.pt"))
     assert h2["step"] == h["step"]
+
+
+RESUME = """
+import hashlib, json, os
+import torch
+from replicate import chapters
+from replicate.papers.t5_xsum import data as D
+from replicate.papers.t5_xsum.model import build_model
+from replicate.papers.t5_xsum.train import finetune, pretrain
+from replicate.train import Checkpointer, seed_everything
+p = chapters.get("t5_xsum").resolve("smoke", dict(max_train_samples=96, max_eval_samples=8, max_predict_samples=8,
+    synth_sentences=3, max_source_length=48, max_target_length=16, vocab_size=300, d_model=32, d_ff=64, num_layers=1,
+    num_heads=2, d_kv=16, num_train_epochs=2, per_device_train_batch_size=8, per_device_eval_batch_size=8,
+    learning_rate=3e-3, warmup_ratio=0.1, save_steps=10, pretrain_steps=20))
+sp = D.load_splits(p)
+tok = D.train_tokenizer([r["document"] for r in sp["train"]], 300)
+seed_everything(0)
+m = build_model(p, tok)
+ck = os.environ["CHECKPOINT"]
+pre = pretrain(m, tok, [r["document"] for r in sp["train"]], p, torch.device("cpu"), "fp32",
+               checkpoint=Checkpointer(ck + ".pre"))
+h = finetune(m, tok, sp, p, torch.device("cpu"), "fp32", checkpoint=Checkpointer(ck))
+digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in m.state_dict().values())).hexdigest()
+print(json.dumps({"pre": pre["loss"], "loss": h["loss"], "val": h["epoch_val"], "weights": digest}))
+"""
+
+
+def test_kill_mid_training_and_resume_gives_the_uninterrupted_numbers(tmp_path):
+    from tests.resume import kill_and_resume
+
+    straight, resumed = kill_and_resume(RESUME, tmp_path)
+    assert resumed == straight
+
+
+def test_span_corruption_reconstructs_the_sequence():
+    rng = random.Random(0)
+    sentinels = [1000 + i for i in range(32)]
+    for n in (4, 30, 200):
+        ids = list(range(3, 3 + n))
+        inp, tgt = D.span_corrupt(ids, rng, 0.15, 3.0, sentinels, eos=1)
+        assert inp[-1] == tgt[-1] == 1
+        spans = {}
+        cur = None
+        for t in tgt[:-1]:
+            if t in sentinels:
+                cur = t
+                spans[cur] = []
+            else:
+                spans[cur].append(t)
+        rebuilt = [x for t in inp[:-1] for x in (spans[t] if t in sentinels else [t])]
+        assert rebuilt == ids
+        masked = sum(len(v) for v in spans.values())
+        assert masked == max(1, min(n - 1, round(n * 0.15)))
+    tok = D.train_tokenizer([r["document"] for r in D.synthetic_pairs(20, sentences=2)], 200)
+    assert len(D.sentinel_ids(tok)) == D.N_SENTINELS
+
+
+def test_generation_lengths_are_set_one_way_and_warn_nothing(caplog):
+    import logging
+
+    import torch
+
+    from replicate.papers.t5_xsum.model import build_model
+    from replicate.papers.t5_xsum.train import generate_ids, generation_kwargs
+
+    tok = D.train_tokenizer([r["document"] for r in D.synthetic_pairs(20, sentences=2)], 200)
+    m = build_model(_tiny(), tok)
+    # what Seq2SeqTrainer.predict leaves in the model's generation config after its first batch
+    m.generation_config.update(max_length=20, min_length=0)
+    enc = [[5, 6, 7, 1], [8, 9, 1]]
+    with caplog.at_level(logging.WARNING):
+        ys = generate_ids(m, enc, 0, 7, 2, torch.device("cpu"), "fp32", min_new_tokens=7)
+    assert not [r for r in caplog.records if "seem to have been set" in r.getMessage()]
+    assert all(len(y) == 8 for y in ys)  # the start token and exactly 7 new tokens
+    assert generation_kwargs(20, 1) == {"max_length": 21, "min_length": 1, "num_beams": 1, "do_sample": False}
 
 
 def test_sweep_runner_records_and_reuse():
@@ -223,10 +314,11 @@ def test_sweep_runner_records_and_reuse():
 
     p = _tiny()
     recs = E.run_sweep(p, "smoke")
-    assert [(r["lr"], r["batch_size"]) for r in recs] == [(1e-3, 8), (5e-3, 8)]
-    assert all(0 <= r["rougeL/fmeasure"] <= 1 and r["steps"] == 3 for r in recs)
+    assert [(r["config"]["extra"]["learning_rate"], r["config"]["extra"]["batch_size"]) for r in recs] == \
+        [(1e-3, 8), (5e-3, 8)]
+    assert all(0 <= r["metrics"]["rougeL/fmeasure"] <= 1 and r["metrics"]["steps"] == 3 for r in recs)
     again = E.run_sweep(p, "smoke")  # re-used from the records
-    assert [r["final_loss"] for r in again] == [r["final_loss"] for r in recs]
+    assert [r["metrics"]["final_loss"] for r in again] == [r["metrics"]["final_loss"] for r in recs]
 
 
 def test_experiments_end_to_end_tiny():
@@ -237,14 +329,20 @@ def test_experiments_end_to_end_tiny():
     fin = E.run_finetune(p, "smoke")
     t3 = R.table3(fin)
     assert list(t3["paper"][:3]) == [0.274, 0.312, 0.283] and t3["ours"].notna().all()
-    assert fin["metrics"]["mean_gen_tokens"]["capped"] <= p.gen_max_new_tokens
+    assert fin["metrics"]["mean_gen_tokens"]["capped"] <= p.max_new_tokens
+    assert 0 < fin["metrics"]["distinct_share"]["capped"] <= 1
+    assert "randomly initialised" in R.setting_note(fin) and "test" in R.setting_note(fin)
     base = E.run_baselines(p, "smoke")
-    assert {"Lead-1", "Lead-3", "Random-3", "fine-tuned"} <= set(base["metrics"])
+    assert {"Lead-1", "Lead-3", "Random-1", "Random-3", "Oracle sentence", "random init, untrained",
+            "fine-tuned"} <= set(base["metrics"])
     rob = E.run_robustness(p, "smoke")
     assert [r["noise"] for r in rob["metrics"]["rows"]] == ["clean", *N.KINDS]
     att = E.run_attention(p, "smoke")
     assert len(att["examples"]) == 1 and att["metrics"]["top_words_overall"]
     assert not any(w.startswith("summar") for w, _ in att["metrics"]["top_words_overall"])
+    assert E.run_xsum_baselines(p, "smoke") is None  # the smoke profile skips the XSum sample
+    # the training run is one record, re-used by every experiment of the same parameters
+    assert fin["train_record"] == E.run_train(p, "smoke")["key"][:12]
 
 
 # ---------------------------------------------------------------- bench and profiles
@@ -253,25 +351,55 @@ def test_bench_quick_runs():
     from replicate.papers.t5_xsum.bench import routes
 
     r = measure(routes(quick=True))
-    assert set(r["throughput"]) == {"seq2seq_trainer", "ours", "ours_compiled"}
+    assert set(r["throughput"]) == {"seq2seq_trainer", "ours", "ours_cudagraphs"}
     assert all(v > 0 for v in r["throughput"].values())
     c = r["check"]
-    # the loss curve comes from the compiled route, reset to the shared initial weights (not recompiled)
-    assert c["loss_route"] == "ours_compiled" and len(c["loss_curve_ref"]) == len(c["loss_curve_ours"]) == 8
+    # the loss curve comes from the CUDA-graph route, reset to the shared initial weights (not recompiled)
+    assert c["loss_route"] == "ours_cudagraphs" and len(c["loss_curve_ref"]) == len(c["loss_curve_ours"]) == 8
     assert abs(c["loss_ours_first"] - c["loss_ref_first"]) < 0.5
-    assert c["first_call_s"]["ours_compiled"] > c["first_call_s"]["ours"] > 0
+    assert c["first_call_s"]["ours_cudagraphs"] > c["first_call_s"]["ours"] > 0
+    assert c["shapes_captured"] >= 1 and c["flops_per_sample"] > 0
     assert c["generation_samples_per_s"]["ours"] > 0
+
+
+def test_flops_per_sample_counts_the_matmuls():
+    import torch
+
+    from replicate.papers.t5_xsum.bench import TINY, _model, flops_per_sample, xsum_like
+
+    ex = xsum_like(8, TINY["vocab_size"], 64, 16)
+    f = flops_per_sample(_model(TINY, "cpu"), ex, 4, 8, torch.device("cpu"), "fp32", 1)
+    # at least the forward + backward (3x) of the encoder's feed-forward matmuls on the sample's source tokens
+    tokens = min(len(e["input_ids"]) for e in ex)
+    assert f > 3 * 2 * tokens * 2 * TINY["d_model"] * TINY["d_ff"] * TINY["num_layers"]
 
 
 def test_profiles_resolve_and_bad_parameters():
     ch = chapters.get("t5_xsum")
-    for name in ("smoke", "gpu", "paper"):
+    for name in ("smoke", "gpu", "real", "paper"):
         ch.resolve(name)
-    assert ch.resolve("paper").lr == 2e-5 and ch.resolve("paper").batch_size == 16
-    assert ch.resolve("paper", {"lr": "3e-4", "batch_size": "8", "epochs": "5"}).epochs == 5
-    with pytest.raises(UsageError, match="synthetic, xsum"):
-        ch.resolve("smoke", {"data": "cnn"})
+    paper = ch.resolve("paper")
+    assert paper.learning_rate == 2e-5 and paper.per_device_train_batch_size == 16
+    assert ch.resolve("paper", {"learning_rate": "3e-4", "per_device_train_batch_size": "8",
+                                "num_train_epochs": "5"}).num_train_epochs == 5
+    with pytest.raises(UsageError, match="synthetic, debian, xsum"):
+        ch.resolve("smoke", {"dataset_name": "cnn"})
     with pytest.raises(UsageError, match="valid parameters"):
-        ch.resolve("smoke", {"learning_rate": 1})
+        ch.resolve("smoke", {"lr": 1})
     with pytest.raises(UsageError):
         ch.resolve("smoke", {"noise_strengths": "1.5"})
+    with pytest.raises(UsageError, match="config-built"):
+        ch.resolve("paper", {"pretrain_steps": 10})
+    with pytest.raises(UsageError, match="reduce-overhead"):
+        ch.resolve("smoke", {"torch_compile_mode": "max"})
+
+
+def test_preflight_names_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLICATE_DATA", str(tmp_path))
+    ch = chapters.get("t5_xsum")
+    assert ch.missing(ch.resolve("smoke")) == []
+    lines = ch.missing(ch.resolve("real"))
+    assert any("debian" in m.lower() for m in lines) and any("xsum" in m.lower() for m in lines)
+    assert all(":" in m for m in lines)
+    lines = ch.missing(ch.resolve("paper", {"model_name_or_path": str(tmp_path / "nope")}))
+    assert any("nope" in m for m in lines)

@@ -6,7 +6,9 @@ batch 16, timed interleaved in one run; plus test-set generation throughput (``S
 One call of a route = ``steps`` optimisation steps. The Trainer routes run ONE ``trainer.train()`` (its real loop:
 random batches padded to the longest, its optimizer and autocast) that the bench pauses every ``steps`` steps, so
 they are timed in steady state (``_Steps``). Ours walks length-bucketed batches padded in loader workers, with bf16
-autocast, fused AdamW and SDPA attention (``train.train_step``), eager and through ``torch.compile``.
+autocast, fused AdamW and SDPA attention (``train.train_step``), eager and through ``torch.compile`` with CUDA graphs
+(``mode="reduce-overhead"``). The check counts the model FLOPs of a training sample, so the summary gives each
+route's share of the GPU's dense bf16 peak.
 
 The H100 record of 2026-11-23 (commit d24e68a7) timed the Trainer with a fresh ``train()`` per call, which charged
 it about a second of set-up per 20 steps (78 samples/s against the ~105 it logs itself); that record is kept, and
@@ -24,7 +26,7 @@ from replicate.train import pick_device, seed_everything
 
 from . import data as D
 from .profiles import GPU, SMOKE
-from .train import compiled, generate_ids, linear_schedule, optimizer_for, to_device, train_step
+from .train import compiled_step_model, generate_ids, generation_kwargs, linear_schedule, optimizer_for, to_device, train_step
 
 T5_SMALL = dict(vocab_size=32128, d_model=512, d_ff=2048, d_kv=64, num_layers=6, num_heads=8)
 TINY = dict(vocab_size=512, d_model=64, d_ff=128, d_kv=16, num_layers=2, num_heads=4)
@@ -111,16 +113,33 @@ class _Steps:
 class _Ours:
     """This chapter's loop, ``steps`` steps per call over length-bucketed batches padded by ``D.loader`` (worker
     processes on a GPU, as ``finetune`` does); with ``compile``, through ``torch.compile(dynamic=True)`` (the chapter's
-    ``compile`` parameter). The first call's seconds are kept: with ``compile`` they include the compilation."""
+    ``torch_compile`` parameter), with ``mode="reduce-overhead"`` through CUDA graphs too (``torch_compile_mode``).
+    The first call's seconds are kept: with ``compile`` they include the compilation, and with CUDA graphs the
+    capture of one graph per batch shape, which the first call does for every shape of the data (``prime``) so
+    that no capture falls in a timed call. Labels are padded to a multiple of ``label_multiple`` (32 for the graphs:
+    fewer shapes, so fewer graphs; the padding is ignored by the loss)."""
 
     def __init__(self, model, examples, steps: int, batch: int, lr: float, device, precision: str, total: int,
-                 compile: bool = False):
+                 compile: bool = False, mode: str = "default", label_multiple: int | None = None):
         self.model, self.examples, self.steps, self.batch = model, examples, steps, batch
         self.device, self.precision, self.lr, self.total = device, precision, lr, total
-        self.step_model = compiled(model) if compile else model
+        self.step_model = compiled_step_model(model, mode) if compile else model
+        self.mode, self.label_multiple = mode if compile else "eager", label_multiple
         self.first_call_s = None
-        self.pad_multiple = (GPU if device.type == "cuda" else SMOKE).pad_multiple  # as the chapter's profiles pad
+        # as the chapter's profiles pad
+        self.pad_multiple = (GPU if device.type == "cuda" else SMOKE).pad_to_multiple_of
         self.reset()
+
+    def prime(self):
+        """One step on a batch of every distinct padded shape of an epoch (CUDA graphs: one capture each)."""
+        seen = {}
+        for ids in D.batches(self.examples, self.batch, 0, bucket=True):
+            b = D.collate(self.examples, ids, 0, self.pad_multiple, self.label_multiple)
+            seen.setdefault((b["input_ids"].shape[1], b["labels"].shape[1]), b)
+        for b in seen.values():
+            self.losses.append(train_step(self.step_model, to_device(b, self.device), self.opt, self.sched,
+                                          self.device, self.precision, 1.0))
+        self.shapes = len(seen)
 
     def _plan(self):
         epoch = 0
@@ -137,10 +156,13 @@ class _Ours:
         self.sched = linear_schedule(self.opt, self.total)
         self.losses = []
         self.batches = iter(D.loader(self.examples, self._plan(), 0, self.pad_multiple,
-                                     workers=2 if self.device.type == "cuda" else 0))
+                                     workers=2 if self.device.type == "cuda" else 0,
+                                     label_multiple=self.label_multiple))
 
     def __call__(self):
         t0 = time.perf_counter()
+        if self.first_call_s is None and self.mode == "reduce-overhead":
+            self.prime()
         for _ in range(self.steps):
             b = to_device(next(self.batches), self.device)
             self.losses.append(train_step(self.step_model, b, self.opt, self.sched, self.device, self.precision, 1.0))
@@ -148,6 +170,31 @@ class _Ours:
             float(self.losses[-1])  # wait for the GPU
             self.first_call_s = time.perf_counter() - t0
         return self.losses[-1]
+
+
+#: NVIDIA H200 (and H100 SXM) dense bf16 tensor-core peak, FLOP/s
+PEAK_FLOPS = 989e12
+
+
+def flops_per_sample(model, examples, batch: int, pad_multiple: int, device, precision: str, n_batches: int) -> float:
+    """Model FLOPs of one training sample (forward + backward), counted by ``torch.utils.flop_counter`` over the
+    first ``n_batches`` length-bucketed batches as our routes pad them (the Trainer's random batches compute more
+    padding, so this is the useful work of a sample; the optimizer's few FLOPs are left out)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from replicate.train import autocast
+
+    total = samples = 0
+    for ids in D.batches(examples, batch, 0, bucket=True)[:n_batches]:
+        b = to_device(D.collate(examples, ids, 0, pad_multiple), device)
+        with FlopCounterMode(display=False) as fc:
+            with autocast(device, precision):
+                loss = model(**b).loss
+            loss.backward()
+        model.zero_grad(set_to_none=True)
+        total += fc.get_total_flops()
+        samples += len(ids)
+    return total / max(1, samples)
 
 
 def routes(quick: bool = False) -> Bench:
@@ -176,11 +223,16 @@ def routes(quick: bool = False) -> Bench:
         r["seq2seq_trainer_bf16"] = _Steps(_trainer(fresh(), dataset, endless, batch, lr, True, device), steps)
     precision = "bf16" if cuda else "fp32"
     r["ours"] = _Ours(fresh(), examples, steps, batch, lr, device, precision, total=10**6)
-    # torch.compile: on the GPU (the chapter compiles only there); --quick on a CPU too, so tests reach the route
-    compiled_route = _Ours(fresh(), examples, steps, batch, lr, device, precision, total=10**6, compile=True) \
-        if cuda or quick else None
-    if compiled_route is not None:
-        r["ours_compiled"] = compiled_route
+    # One compiled route, through CUDA graphs: a t5-small compilation takes minutes on the GPU host (~200-260 s on
+    # the H100's), so the plain torch.compile route of the earlier records (ours_compiled, committed H100 records)
+    # is not compiled a second time here. On a CPU (--quick) inductor skips the graphs: the test checks the
+    # plumbing, the GPU the speed.
+    compiled_route = None
+    # CUDA graphs (torch.compile mode="reduce-overhead"); on a CPU the test checks its plumbing, the GPU its speed
+    graphs_route = _Ours(fresh(), examples, steps, batch, lr, device, precision, total=10**6, compile=True,
+                         mode="reduce-overhead", label_multiple=32) if cuda or quick else None
+    if graphs_route is not None:
+        r["ours_cudagraphs"] = graphs_route
 
     def check() -> dict:
         """Loss curves of both routes from the same initial weights (S steps, same lr schedule), and test-set
@@ -191,8 +243,8 @@ def routes(quick: bool = False) -> Bench:
         t.train()
         ref_loss = [h["loss"] for h in t.state.log_history if "loss" in h]
         seed_everything(1)
-        # the fastest route of ours, from the same initial weights; the compiled one is reset, not recompiled
-        o = compiled_route or _Ours(fresh(), examples, S, batch, lr, device, precision, total=S)
+        # the fastest route of ours, from the same initial weights; a compiled one is reset, not recompiled
+        o = graphs_route or compiled_route or _Ours(fresh(), examples, S, batch, lr, device, precision, total=S)
         o.reset(init, total=S)
         o.steps = S
         o()
@@ -202,14 +254,20 @@ def routes(quick: bool = False) -> Bench:
         test = dataset.select(range(gen_n))
         model = o.model
         t_pred = _trainer(model, test, 1, batch, lr, False, device)
+        # exactly 20 new tokens in both routes, set once in the model's generation config (a length passed to
+        # predict() as max_new_tokens made generate() warn at every batch: see train.generation_kwargs)
+        model.generation_config.update(**generation_kwargs(20, 1, min_new_tokens=20))
         t0 = time.perf_counter()
-        t_pred.predict(test, max_new_tokens=20, min_new_tokens=20)
+        t_pred.predict(test)
         ref_gen = gen_n / (time.perf_counter() - t0)
         t0 = time.perf_counter()
-        generate_ids(model, [e["input_ids"] for e in examples[:gen_n]], 0, 20, 16 if quick else 128, device,
-                     precision)
+        generate_ids(model, [e["input_ids"] for e in examples[:gen_n]], 0, 20, 16 if quick else 256, device,
+                     precision, min_new_tokens=20)
         our_gen = gen_n / (time.perf_counter() - t0)
-        out = {"loss_route": "ours_compiled" if compiled_route else "ours",
+        fps = flops_per_sample(o.model, examples, batch, o.pad_multiple, device, precision, 2 if quick else 16)
+        out = {"loss_route": "ours_cudagraphs" if graphs_route else "ours_compiled" if compiled_route else "ours",
+               "flops_per_sample": fps, "peak_flops": PEAK_FLOPS if cuda else None,
+               "shapes_captured": getattr(graphs_route, "shapes", None),
                "loss_ref_first": float(np.mean(ref_loss[:k])), "loss_ref_last": float(np.mean(ref_loss[-k:])),
                "loss_ours_first": float(np.mean(our_loss[:k])), "loss_ours_last": float(np.mean(our_loss[-k:])),
                "loss_curve_ref": ref_loss, "loss_curve_ours": our_loss,
@@ -223,8 +281,10 @@ def routes(quick: bool = False) -> Bench:
                          "batch": batch, "steps_per_call": steps, "device": str(device), "examples": n},
                  warmup=1, repeats=1 if quick else 2, rounds=1 if quick else 3, check=check,
                  notes="reference fp32 (and bf16=True on GPU); ours: bf16 autocast, fused AdamW, SDPA, length buckets, "
-                       "sources padded to a multiple of 64 on a GPU; ours_compiled: the same through "
-                       "torch.compile(dynamic=True), its compilation in the untimed warm-up call (check.first_call_s); "
+                       "sources padded to a multiple of 64 on a GPU; "
+                       "ours_cudagraphs: torch.compile(dynamic=True, mode='reduce-overhead') (CUDA graphs, one per batch "
+                       "shape, all captured with the compilation in the untimed warm-up call, check.first_call_s; labels padded to a "
+                       "multiple of 32); "
                        "batches padded in 2 loader workers on a GPU; the Trainer timed in steady state (one train() "
                        "paused every steps_per_call steps)")
 
@@ -244,6 +304,11 @@ def bench_summary():
     b = rec["bench"]
     df = bench.record_table(rec)
     df["XSum epoch (min)"] = [204_045 / v / 60 for v in b["throughput"].values()]
+    c = b.get("check", {})
+    if c.get("flops_per_sample") and c.get("peak_flops"):
+        # model FLOPs of a sample (counted on our bucketed batches) x samples/s over the GPU's dense bf16 peak
+        df["TFLOP/s (model)"] = [c["flops_per_sample"] * v / 1e12 for v in b["throughput"].values()]
+        df["share of bf16 peak"] = [c["flops_per_sample"] * v / c["peak_flops"] for v in b["throughput"].values()]
     display(Markdown(f"**Fine-tuning throughput, t5-small shapes, batch 16; goal: ours >= 3x the reference** "
                      f"({provenance(rec)})"))
     display(df)
@@ -257,8 +322,16 @@ def bench_summary():
             f"{c['loss_ours_first']:.3f} / {c['loss_ours_last']:.3f}. Generation (20 new tokens): Trainer.predict "
             f"{g['seq2seq_trainer_predict']:.0f} samples/s, ours {g['ours']:.0f} samples/s (x{g['ratio']:.1f})."))
         first = c.get("first_call_s", {})
-        if "ours_compiled" in first:
+        for route in ("ours_compiled", "ours_cudagraphs"):
+            if route in first:
+                extra = (f", capturing {c['shapes_captured']} CUDA graphs (one per batch shape)"
+                         if route == "ours_cudagraphs" and c.get("shapes_captured") else "")
+                display(Markdown(
+                    f"`{route}` compiles once per run: its first call (compilation included{extra}) took "
+                    f"{first[route]:.0f} s, which the epoch column above leaves out."))
+        if c.get("flops_per_sample") and c.get("peak_flops"):
             display(Markdown(
-                f"`ours_compiled` compiles once per run: its first call (compilation included) took "
-                f"{first['ours_compiled']:.0f} s, which the epoch column above leaves out."))
+                f"Share of peak: {c['flops_per_sample'] / 1e9:.1f} GFLOP per training sample (forward + backward, "
+                f"counted by `torch.utils.flop_counter` on our length-bucketed batches) times samples/s, over "
+                f"{c['peak_flops'] / 1e12:.0f} TFLOP/s (dense bf16 peak of an H100/H200)."))
     return df

@@ -8,15 +8,15 @@ from replicate.data import DataMissing
 
 
 def load_tokenizer(params, train_texts=None):
-    """The checkpoint's tokenizer, or a Unigram tokenizer trained offline on ``train_texts``."""
-    if params.checkpoint:
+    """The checkpoint's tokenizer, or a BPE tokenizer trained offline on ``train_texts`` (``data.train_tokenizer``)."""
+    if params.model_name_or_path:
         from transformers import AutoTokenizer
 
         try:
-            return AutoTokenizer.from_pretrained(params.checkpoint)
+            return AutoTokenizer.from_pretrained(params.model_name_or_path)
         except OSError as e:
-            raise DataMissing(f"tokenizer of {params.checkpoint!r} is not available offline ({e.__class__.__name__}); "
-                              "put the checkpoint in the Hugging Face cache or pass a local folder as checkpoint=") from None
+            raise DataMissing(f"tokenizer of {params.model_name_or_path!r} is not available offline ({e.__class__.__name__}); "
+                              "put the checkpoint in the Hugging Face cache or pass a local folder as model_name_or_path=") from None
     from .data import train_tokenizer
 
     return train_tokenizer(train_texts, params.vocab_size)
@@ -32,18 +32,18 @@ def build_model(params, tokenizer) -> torch.nn.Module:
     T5 conventions: the decoder starts from <pad> (id 0), sequences end in </s> (id 1), tied embeddings."""
     from transformers import AutoModelForSeq2SeqLM, T5Config, T5ForConditionalGeneration
 
-    if params.checkpoint:
+    if params.model_name_or_path:
         try:
             try:
-                return AutoModelForSeq2SeqLM.from_pretrained(params.checkpoint, **_attn_kwargs())
+                return AutoModelForSeq2SeqLM.from_pretrained(params.model_name_or_path, **_attn_kwargs())
             except (ValueError, ImportError):
-                return AutoModelForSeq2SeqLM.from_pretrained(params.checkpoint)
+                return AutoModelForSeq2SeqLM.from_pretrained(params.model_name_or_path)
         except OSError as e:
-            raise DataMissing(f"checkpoint {params.checkpoint!r} is not available offline ({e.__class__.__name__}); "
-                              "put it in the Hugging Face cache or pass a local folder as checkpoint=") from None
+            raise DataMissing(f"checkpoint {params.model_name_or_path!r} is not available offline ({e.__class__.__name__}); "
+                              "put it in the Hugging Face cache or pass a local folder as model_name_or_path=") from None
     config = T5Config(vocab_size=len(tokenizer), d_model=params.d_model, d_ff=params.d_ff, d_kv=params.d_kv,
                       num_layers=params.num_layers, num_decoder_layers=params.num_layers, num_heads=params.num_heads,
-                      dropout_rate=0.1, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                      dropout_rate=params.dropout_rate, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
                       decoder_start_token_id=tokenizer.pad_token_id)
     try:
         config._attn_implementation = "sdpa"

@@ -6,11 +6,51 @@ import numpy as np
 import pandas as pd
 
 from replicate import reported
-from replicate.plots import profile_title
+from replicate.plots import finish
 
 from .metrics import PARTS
 
 TABLE3 = [f"table3/{t}/{p}" for t in ("rouge1", "rouge2", "rougeL") for p in PARTS]
+NARAYAN = [f"narayan2018/{s}/{t}" for s in ("lead", "random", "oracle") for t in ("rouge1", "rouge2", "rougeL")]
+OURS_OF = {"lead": "Lead-1", "random": "Random-1", "oracle": "Oracle sentence"}
+
+
+#: parameter names of records made before the contract (HF names since)
+_OLD_NAMES = {"gen_max_new_tokens": "max_new_tokens", "gen_long_max_new_tokens": "long_max_new_tokens",
+              "checkpoint": "model_name_or_path", "data": "dataset_name", "lr": "learning_rate",
+              "batch_size": "per_device_train_batch_size", "epochs": "num_train_epochs", "bucket": "group_by_length",
+              "n_test": "max_predict_samples", "prefix": "source_prefix"}
+
+
+def _params(record: dict) -> dict:
+    cfg = record.get("config", {})
+    p = dict(cfg.get("params", cfg))
+    for old, new in _OLD_NAMES.items():
+        if old in p and new not in p:
+            p[new] = p[old]
+    return p
+
+
+def init_note(record: dict) -> str:
+    """What the model is, said beside every number of a record: random init unless a checkpoint was loaded."""
+    p = _params(record)
+    if p.get("model_name_or_path"):
+        return f"pre-trained {p['model_name_or_path']}, fine-tuned"
+    pre = f", {p['pretrain_steps']} steps of span-corruption pre-training on the training documents first" \
+        if p.get("pretrain_steps") else ""
+    return (f"randomly initialised T5 ({p.get('num_layers')}+{p.get('num_layers')} layers, d_model "
+            f"{p.get('d_model')}), no pre-trained weights{pre}; trained on {p.get('dataset_name')}")
+
+
+def setting_note(record: dict) -> str:
+    """The deviations that stand beside Table 3: precision, batching, which split."""
+    p = _params(record)
+    prec = record.get("training", {}).get("precision") or p.get("precision")
+    batching = "length-bucketed batches" if p.get("group_by_length") else "random batches"
+    n = record["metrics"].get("test_documents") or p.get("max_predict_samples") or "all"
+    return (f"{init_note(record)}. Trained in {prec} (the public run matching the report's Table 3 used fp16), "
+            f"{batching} (the reference script: random batches); scored on the **test** split "
+            f"({n} documents), while the report's numbers match that run's *validation* scores.")
 
 
 def table3(record: dict, which: str = "capped") -> pd.DataFrame:
@@ -23,8 +63,8 @@ def table3(record: dict, which: str = "capped") -> pd.DataFrame:
 def prf(record: dict) -> pd.DataFrame:
     """Our P/R/F grid for both generation caps (rows: cap x ROUGE type)."""
     rows = []
-    cfg = record["config"]
-    for which, cap in (("capped", cfg["gen_max_new_tokens"]), ("long", cfg["gen_long_max_new_tokens"])):
+    cfg = _params(record)
+    for which, cap in (("capped", cfg["max_new_tokens"]), ("long", cfg["long_max_new_tokens"])):
         m = record["metrics"][which]
         for t in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
             rows.append({"max new tokens": cap, "ROUGE": t, **{p: m[f"{t}/{p}"] for p in PARTS},
@@ -36,8 +76,9 @@ def loss_curve(record: dict, ax=None):
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     c = record["curves"]
     ax.plot(c["step"], c["loss"], label="training loss (mean of 10 steps)")
-    ax.set_xlabel("step")
-    ax.set_ylabel("token cross-entropy")
+    blind = record.get("training", {}).get("blind_loss")
+    if blind:
+        ax.axhline(blind, color="grey", ls=":", label="loss of a model that ignores the document")
     ev = c.get("epoch_val") or []
     if ev and "rougeL/fmeasure" in ev[0]:
         ax2 = ax.twinx()
@@ -47,7 +88,7 @@ def loss_curve(record: dict, ax=None):
         ax2.grid(False)
         ax2.legend(loc="center right")
     ax.legend(loc="upper right")
-    profile_title(ax, "Fine-tuning", record["profile"])
+    finish(ax, "Fine-tuning", record["profile"], "step", "token cross-entropy (nats)")
     return ax
 
 
@@ -59,16 +100,25 @@ def baselines_table(record: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _cell(r: dict) -> tuple:
+    cfg = r.get("config", {})
+    if "extra" in cfg:
+        return cfg["extra"]["learning_rate"], cfg["extra"]["batch_size"]
+    return cfg["lr"], cfg["batch_size"]  # records made before the contract
+
+
 def sweep_rows(records: list[dict]) -> list[dict]:
-    """Rows of committed ``sweep_point`` records for ``sweep_table``: the newest record of each (lr, batch size), so a
-    grid re-run under a changed profile replaces its older points instead of doubling them."""
+    """Rows of ``sweep_point`` records for ``sweep_table``: the newest record of each (learning rate, batch size),
+    so a grid re-run under a changed profile replaces its older points instead of doubling them."""
     newest: dict = {}
     for r in sorted(records, key=lambda r: r.get("meta", {}).get("created", "")):
-        newest[(r["config"]["lr"], r["config"]["batch_size"])] = r
+        newest[_cell(r)] = r
     return [{"lr": lr, "batch_size": bs, **r["metrics"], "curves": r["curves"]} for (lr, bs), r in newest.items()]
 
 
 def sweep_table(records: list[dict]) -> pd.DataFrame:
+    if records and "experiment" in records[0]:
+        records = sweep_rows(records)
     return pd.DataFrame([{"lr": r["lr"], "batch size": r["batch_size"], "steps": r["steps"],
                           "final loss": r["final_loss"], "val ROUGE-1 F1": r["rouge1/fmeasure"],
                           "val ROUGE-2 F1": r["rouge2/fmeasure"], "val ROUGE-L F1": r["rougeL/fmeasure"],
@@ -76,6 +126,8 @@ def sweep_table(records: list[dict]) -> pd.DataFrame:
 
 
 def sweep_plot(records: list[dict], profile: str):
+    if records and "experiment" in records[0]:
+        records = sweep_rows(records)
     df = sweep_table(records)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     grid = df.pivot(index="batch size", columns="lr", values="val ROUGE-L F1")
@@ -84,17 +136,13 @@ def sweep_plot(records: list[dict], profile: str):
     axes[0].set_yticks(range(len(grid.index)), [str(v) for v in grid.index])
     for (i, j), v in np.ndenumerate(grid.values):
         axes[0].text(j, i, f"{v:.3f}", ha="center", va="center", color="w")
-    axes[0].set_xlabel("learning rate")
-    axes[0].set_ylabel("batch size")
     axes[0].grid(False)
     fig.colorbar(im, ax=axes[0], label="val ROUGE-L F1")
-    profile_title(axes[0], "lr x batch size", profile)
+    finish(axes[0], "lr x batch size", profile, "learning rate", "batch size")
     for r in records:
         axes[1].plot(r["curves"]["step"], r["curves"]["loss"], label=f"lr {r['lr']:g}, batch {r['batch_size']}")
-    axes[1].set_xlabel("step")
-    axes[1].set_ylabel("training loss")
     axes[1].legend(fontsize="small")
-    profile_title(axes[1], "Loss curves", profile)
+    finish(axes[1], "Loss curves", profile, "step", "training loss (nats)")
     fig.tight_layout()
     return fig
 
@@ -111,10 +159,8 @@ def robustness_plot(record: dict):
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for kind, g in df[df.noise != "clean"].groupby("noise"):
         ax.plot([0] + list(g.strength), [clean] + list(g["rougeL/fmeasure"]), "o-", label=kind)
-    ax.set_xlabel("noise strength")
-    ax.set_ylabel("ROUGE-L F1")
     ax.legend()
-    profile_title(ax, "Robustness to noisy inputs", record["profile"])
+    finish(ax, "Robustness to noisy inputs", record["profile"], "noise strength", "ROUGE-L F1")
     return fig
 
 
@@ -128,7 +174,8 @@ def attention_plot(record: dict, max_source: int = 80):
         src = e["source_tokens"][:max_source]
         ax.set_xticks(range(len(src)), src, rotation=90, fontsize=6)
         ax.grid(False)
-        profile_title(ax, f"Cross-attention, {e['id']} (first {len(src)} source tokens)", record["profile"])
+        finish(ax, f"Cross-attention, {e['id']} (first {len(src)} source tokens)", record["profile"], "source token",
+               "generated token")
     fig.tight_layout()
     return fig
 
@@ -146,13 +193,58 @@ def top_words_table(record: dict) -> pd.DataFrame:
 def diversity(record: dict) -> str:
     """One line on how varied a fine-tuning record's summaries are: a model that has collapsed onto one summary for
     every article scores ROUGE from what that sentence shares with the references, and reads little of its input."""
-    key = f"generated ({record['config']['gen_max_new_tokens']} tokens)"
-    gen = [e[key] for e in record["examples"] if key in e]
-    n, k = len(gen), len(set(gen))
-    verdict = " -- the model gives the same summary whatever the article" if n > 1 and k == 1 else ""
-    return (f"{k} distinct summaries among the {n} shown test articles; mean generated length "
-            f"{record['metrics']['mean_gen_tokens']['capped']:.1f} tokens{verdict}")
+    m = record["metrics"]
+    share = m.get("distinct_share")
+    if share is None:  # a record made before the share was measured: count the shown examples
+        key = next((k for k in record["examples"][0] if k.startswith("generated (")), None) if record["examples"] else None
+        gen = [e[key] for e in record["examples"]] if key else []
+        return (f"{len(set(gen))} distinct summaries among the {len(gen)} shown test articles (the record predates "
+                f"the distinct share over the whole test set); mean generated length "
+                f"{m['mean_gen_tokens']['capped']:.1f} tokens")
+    n = m.get("test_documents", "?")
+    verdict = " -- the model gives nearly one summary whatever the document (collapsed)" if share["capped"] < 0.1 else ""
+    return (f"distinct generated summaries: {share['capped']:.1%} of {n} test documents (references: "
+            f"{share['reference']:.1%}); mean generated length {m['mean_gen_tokens']['capped']:.1f} tokens{verdict}")
 
 
 def examples_table(record: dict) -> pd.DataFrame:
     return pd.DataFrame(record["examples"]).drop(columns=["id"])
+
+
+def narayan_table(record: dict) -> pd.DataFrame:
+    """The extractive baselines on real XSum test documents beside Narayan et al. (2018), Table 4 (ROUGE F1)."""
+    m = record["metrics"]
+    measured = {f"narayan2018/{s}/{t}": m[OURS_OF[s]][f"{t}/fmeasure"] for s in OURS_OF for t in ("rouge1", "rouge2", "rougeL")}
+    df = reported.compare("t5_xsum", measured, record["profile"], NARAYAN)
+    # these numbers need no model: the paper's setting is the data (real XSum test documents) and the definitions
+    tol = {k: v.get("tolerance") for k, v in reported.load("t5_xsum").items()}
+    df["verdict"] = [reported.verdict(p, o, tol[k]) for k, p, o in zip(NARAYAN, df["paper"], df["ours"])]
+    return df.drop(columns=["profile"])
+
+
+def xsum_systems_table(record: dict) -> pd.DataFrame:
+    """Every system of an ``xsum_baselines`` record on the real XSum documents (ROUGE P/R/F)."""
+    return baselines_table(record)
+
+
+def xsum_examples_table(record: dict) -> pd.DataFrame:
+    return pd.DataFrame(record["examples"]).drop(columns=["id"])
+
+
+def train_summary(record: dict) -> pd.DataFrame:
+    t = record.get("training", {})
+    keys = ("parameters", "steps", "seconds", "final_loss", "blind_loss", "pretrain_final_loss", "pad_fraction",
+            "best_epoch", "device", "precision")
+    return pd.DataFrame([{k: t.get(k) for k in keys if t.get(k) is not None}])
+
+
+def pretrain_table(record: dict) -> pd.DataFrame:
+    """Validation ROUGE without and with span-corruption pre-training (same fine-tuning)."""
+    rows = []
+    for steps, m in record["metrics"].items():
+        rows.append({"pre-training steps": int(steps), "fine-tuning steps": m["steps"],
+                     "val ROUGE-1 F1": m["rouge1/fmeasure"], "val ROUGE-2 F1": m["rouge2/fmeasure"],
+                     "val ROUGE-L F1": m["rougeL/fmeasure"], "distinct share": m["distinct_share"],
+                     "final fine-tuning loss": m["final_loss"], "pre-training loss (last)": m["pretrain_final_loss"],
+                     "seconds (fine-tuning)": m["seconds"], "seconds (pre-training)": m["pretrain_seconds"]})
+    return pd.DataFrame(rows)
