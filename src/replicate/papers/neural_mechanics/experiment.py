@@ -319,12 +319,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("experiment", choices=["paper_slice", "modified_flow"])
     ap.add_argument("--profile", default="paper")
     ap.add_argument("-p", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=300, help="timed steps of each paper_slice route")
+    ap.add_argument("--warmup", type=int, default=30, help="untimed steps before them")
     a = ap.parse_args(argv)
     overrides = dict(kv.split("=", 1) for kv in a.p)
     params = chapters.get(CHAPTER).resolve(a.profile, overrides)
     if a.experiment == "paper_slice":
-        rec = run_paper_slice(params, a.profile, steps=a.steps)
+        rec = run_paper_slice(params, a.profile, steps=a.steps, warmup=a.warmup)
     else:
         rec = run_modified_flow(params, a.profile)
     print(json.dumps(rec["metrics"], indent=1, default=str))

@@ -109,7 +109,7 @@ class Reducer:
             torch.sum(sq[i].view(sq[i].shape[0], units, -1), (0, 2), dtype=F64, out=buf[start:start + units])
         if self._biases:
             a, b = self._bias_slice
-            torch.cat([sq[i] for i in self._biases], out=buf[a:b])
+            buf[a:b].copy_(torch.cat([sq[i] for i in self._biases]))  # cast to float64 by the copy
         return torch.linalg.vecdot(buf[self.index], self.sign, dim=0, out=out)
 
 
