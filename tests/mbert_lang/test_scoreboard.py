@@ -17,7 +17,7 @@ EXPERIMENT_OF = {"table1": "translation", "table6": "translation", "table2": "ta
 
 
 def _config(profile, **overrides):
-    return {"version": 1, **as_dict(chapters.get("mbert_lang").resolve(profile, overrides))}
+    return {"params": as_dict(chapters.get("mbert_lang").resolve(profile, overrides))}
 
 
 def _metrics(p, shift=0.0):
@@ -93,11 +93,11 @@ def test_generated_languages_map_nothing():
 
 @pytest.mark.parametrize("model", ["bert-base-multilingual-uncased", "xlm-roberta-base", "/models/my-bert"])
 def test_another_model_maps_nothing(model):
-    assert measured(_records("paper", model_name=model)) == {}
+    assert measured(_records("paper", model_name_or_path=model)) == {}
 
 
 def test_a_local_copy_of_mbert_maps():
-    got = measured(_records("paper", model_name="/hf/models--bert-base-multilingual-cased/snapshots/abc"))
+    got = measured(_records("paper", model_name_or_path="/hf/models--bert-base-multilingual-cased/snapshots/abc"))
     assert set(got) == set(REP)
 
 

@@ -22,7 +22,17 @@ from replicate import data as shared_data
 
 #: ISO 639-1 (the paper's tables) -> the three-letter codes of the LASER Tatoeba files.
 TATOEBA_CODE = {"de": "deu", "es": "spa", "ar": "ara", "el": "ell", "fr": "fra", "hi": "hin", "ru": "rus",
-                "vi": "vie", "th": "tha", "tr": "tur", "zh": "cmn", "ur": "urd", "sw": "swh", "bg": "bul", "en": "eng"}
+                "vi": "vie", "th": "tha", "tr": "tur", "zh": "cmn", "ur": "urd", "sw": "swh", "bg": "bul", "en": "eng",
+                "kk": "kaz", "ga": "gle", "hsb": "hsb", "kmr": "kur"}
+
+#: English names of the languages the chapter's tables and figures use (ISO 639 codes; UD's for Table 5).
+LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "el": "Greek", "zh": "Chinese",
+                  "ur": "Urdu", "sw": "Swahili", "ar": "Arabic", "hi": "Hindi", "ru": "Russian", "vi": "Vietnamese",
+                  "th": "Thai", "tr": "Turkish", "bg": "Bulgarian", "bxr": "Buryat", "kmr": "Kurmanji",
+                  "hsb": "Upper Sorbian", "kk": "Kazakh", "ga": "Irish", "sme": "North Sami"}
+
+#: The folders of the ``real`` data set (data/manifests/mbert_lang.yaml: ``mbert-real``), one per source.
+REAL_PARTS = {"tatoeba": "tatoeba", "ud": "ud-r2.5", "ud_parse": "ud-r2.2-conll2018", "bucc": "bucc2018"}
 
 #: The columns of XNLI-1.0's xnli.{dev,test}.tsv (one header row, tab separated, no quoting).
 XNLI_COLUMNS = ("language", "gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse",
@@ -160,6 +170,61 @@ def load_text(folder: str | Path, lang: str) -> list[str]:
     if not files:
         raise shared_data.DataMissing(f"no {lang}.txt under {folder} (Wikipedia text, one sentence per line)")
     return [s for s in files[0].read_text(encoding="utf-8").splitlines() if s.strip()]
+
+
+def tatoeba_codes(folder: str | Path) -> list[str]:
+    """The three-letter codes of every ``tatoeba.xxx-eng.xxx`` file under ``folder`` (112 in LASER's v1)."""
+    return sorted({p.name.split(".")[1].split("-")[0] for p in _find(Path(folder), "tatoeba.*-eng.*")
+                   if not p.name.endswith(".eng")})
+
+
+def load_tatoeba_code(folder: str | Path, code: str) -> tuple[list[str], list[str]]:
+    """``load_tatoeba`` by the files' own three-letter code (every language of the set, not only the paper's)."""
+    inv = {v: k for k, v in TATOEBA_CODE.items()}
+    if code in inv:
+        return load_tatoeba(folder, inv[code])
+    TATOEBA_CODE.setdefault(f"_{code}", code)
+    try:
+        return load_tatoeba(folder, f"_{code}")
+    finally:
+        TATOEBA_CODE.pop(f"_{code}", None)
+
+
+def ud_texts(folder: str | Path, lang: str) -> list[str]:
+    """The ``# text =`` lines of every UD file of ``lang`` under ``folder`` (all splits): raw sentences."""
+    out = []
+    for p in _find(Path(folder), f"{lang}_*-ud-*.conllu"):
+        with open(p, encoding="utf-8") as f:
+            out += [line[len("# text = "):].strip() for line in f if line.startswith("# text = ")]
+    return out
+
+
+def real_text(root: str | Path, lang: str) -> list[str]:
+    """Monolingual text of ``lang`` for the language means of the ``real`` data set (no Wikipedia here): its
+    Tatoeba sentences (English: the English sides of the paper's Tatoeba pairs) and the raw sentences of its UD
+    treebanks (POS release r2.5 and the CoNLL 2018 files). Labels are never read. Raises DataMissing when the
+    language has neither."""
+    root = Path(root)
+    out: list[str] = []
+    code = TATOEBA_CODE.get(lang)
+    tat = root / REAL_PARTS["tatoeba"]
+    if lang == "en":
+        for x in ("de", "fr", "es", "ru", "zh"):
+            try:
+                out += load_tatoeba(tat, x)[1]
+            except shared_data.DataMissing:
+                pass
+    elif code:
+        try:
+            out += load_tatoeba(tat, lang)[0]
+        except shared_data.DataMissing:
+            pass
+    for part in ("ud", "ud_parse"):
+        if (root / REAL_PARTS[part]).is_dir():
+            out += ud_texts(root / REAL_PARTS[part], lang)
+    if not out:
+        raise shared_data.DataMissing(f"no text of language {lang!r} under {root} (neither Tatoeba nor UD has it)")
+    return out
 
 
 def real_root(data_dir: str | None, name: str) -> Path:
@@ -393,3 +458,28 @@ def write_generated(root: str | Path, languages: tuple[str, ...], n_concepts: in
                     f.write(f"{j}\t{w}\t{w}\t{t}\t_\t_\t{head}\t{rel}\t_\t_\n")
                 f.write("\n")
     return root
+
+
+def build_real(source, folder: Path) -> dict:
+    """Builder of ``mbert-real``: copy the real test sets from ``options.from`` (relative to the project root, or
+    absolute), BUCC only for its complete zh-en dev files."""
+    import shutil
+
+    from replicate import paths
+
+    o = dict(source.options)
+    src = Path(o["from"]).expanduser()
+    if not src.is_absolute():
+        src = paths.project_root() / src
+    folder = Path(folder)
+    for part in o["parts"]:
+        if not (src / part).is_dir():
+            raise shared_data.DataMissing(f"{src / part} is missing: the real data come from ../shared/data "
+                                          f"(see its MANIFEST.md), or pass -p data_dir=/path/to/a copy")
+        if part == "bucc2018":
+            (folder / part).mkdir(parents=True, exist_ok=True)
+            for f in o["bucc_files"]:
+                shutil.copy2(src / part / f, folder / part / f)
+        else:
+            shutil.copytree(src / part, folder / part)
+    return {"from": str(src)}

@@ -53,6 +53,31 @@ def load_pretrained(name_or_path: str):
     return AutoTokenizer.from_pretrained(name_or_path), AutoModelForMaskedLM.from_pretrained(name_or_path)
 
 
+def with_new_mlm_head(name_or_path: str):
+    """(tokenizer, BertForMaskedLM) for an encoder that has no MLM head (multilingual-e5-small): the encoder's
+    weights, a freshly initialised BERT head (dense, GELU, LayerNorm, a bias) whose decoder is tied to the input
+    word embeddings; the encoder and the tied decoder are frozen (requires_grad False), the head is trainable."""
+    import transformers
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    level = transformers.utils.logging.get_verbosity()
+    transformers.utils.logging.set_verbosity_error()  # "newly initialised: cls.predictions.*" is the point here
+    try:
+        model = BertForMaskedLM.from_pretrained(name_or_path, tie_word_embeddings=True)
+    finally:
+        transformers.utils.logging.set_verbosity(level)
+    model.tie_weights()
+    for p in model.bert.parameters():
+        p.requires_grad_(False)
+    assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
+    return AutoTokenizer.from_pretrained(name_or_path), model
+
+
+def mlm_head_parameters(model) -> list:
+    """The trainable parameters of the MLM head (the tied decoder weight excluded: it is the frozen embeddings)."""
+    return [p for p in model.cls.parameters() if p.requires_grad]
+
+
 def encoder_of(model):
     """The BertModel inside a BertForMaskedLM / BertForTokenClassification (or the model itself)."""
     return getattr(model, "bert", model)
@@ -190,13 +215,16 @@ def decode(model, tokenizer, texts: Sequence[str], device, layer: int, vector: t
     for idx, enc in batches(tokenizer, texts, batch_size, max_len):
         ids = enc["input_ids"].to(device)
         mask = enc["attention_mask"].to(device)
+        keep = mask.bool() & ~torch.isin(ids, torch.tensor(sorted(special), device=ids.device))
         with shift(model, layer, vector), (autocast or contextlib.nullcontext()):
-            logits = model(input_ids=ids, attention_mask=mask).logits
-        pred = logits.argmax(-1).cpu()
-        for row, i in enumerate(idx):
-            keep = [j for j, t in enumerate(enc["input_ids"][row].tolist())
-                    if t not in special and enc["attention_mask"][row, j]]
-            out[i] = tokenizer.convert_ids_to_tokens(pred[row, keep].tolist())
+            if hasattr(model, "cls") and hasattr(model, "bert"):  # BERT MLM: the head only where it is read
+                h = model.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+                flat = model.cls(h[keep]).argmax(-1).cpu()
+            else:
+                flat = model(input_ids=ids, attention_mask=mask).logits[keep].argmax(-1).cpu()
+        counts = keep.sum(1).tolist()
+        for row, (i, piece) in enumerate(zip(idx, flat.split(counts))):
+            out[i] = tokenizer.convert_ids_to_tokens(piece.tolist())
     return out  # type: ignore[return-value]
 
 
@@ -225,6 +253,26 @@ def sentence_embeddings(model, tokenizer, texts: Sequence[str], device, layer: i
         m = enc["attention_mask"].unsqueeze(-1).float()
         n = m.sum(1)
         embs[idx] = ((h * m).sum(1) / n).cpu()
+        counts[idx] = n.squeeze(-1).cpu()
+    return embs, counts
+
+
+@torch.no_grad()
+def sentence_embeddings_all(model, tokenizer, texts: Sequence[str], device, batch_size: int = 128,
+                            max_len: int = 128, autocast=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``sentence_embeddings`` at every layer at once: (n, layers + 1, hidden) float32 on CPU, token counts (n,)."""
+    model.eval()
+    enc_model = encoder_of(model)
+    L, H = enc_model.config.num_hidden_layers + 1, enc_model.config.hidden_size
+    embs = torch.empty(len(texts), L, H)
+    counts = torch.empty(len(texts))
+    for idx, enc in batches(tokenizer, texts, batch_size, max_len):
+        enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        with autocast or contextlib.nullcontext():
+            hs = enc_model(**enc, output_hidden_states=True).hidden_states
+        m = enc["attention_mask"].unsqueeze(-1).float()
+        n = m.sum(1)
+        embs[idx] = torch.stack([(h.float() * m).sum(1) / n for h in hs], 1).cpu()
         counts[idx] = n.squeeze(-1).cpu()
     return embs, counts
 

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import torch
 
-from replicate.train import Checkpointer, progress, rng_state, set_rng_state
+from replicate.train import Checkpointer, progress, resume, snapshot
 
 from . import model as M
 
@@ -31,13 +31,9 @@ def pretrain_mlm(model, tokenizer, texts: Sequence[str], device, steps: int, bat
     g = torch.Generator().manual_seed(seed)
     losses: list[float] = []
     start = 0
-    state = ck.load()
+    state = resume(ck, model=model, optimizer=opt, scheduler=sched)
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
         g.set_state(state["gen"])
-        set_rng_state(state["rng"])
         losses, start = state["losses"], state["step"]
     for step in progress(range(start, steps), desc="MLM pre-training", initial=start, total=steps):
         pick = torch.randint(len(ids), (batch_size,), generator=g).tolist()
@@ -51,12 +47,86 @@ def pretrain_mlm(model, tokenizer, texts: Sequence[str], device, steps: int, bat
         opt.step()
         sched.step()
         losses.append(loss.item())
-        if ck.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "gen": g.get_state(), "rng": rng_state(), "losses": losses, "step": step + 1}, step + 1):
-            pass
+        ck.save(snapshot(model=model, optimizer=opt, scheduler=sched, gen=g.get_state(), losses=losses,
+                         step=step + 1), step + 1)
     ck.clear()
     model.eval()
     return losses
+
+
+def _masked_head_loss(model, batch, device, autocast):
+    """Cross-entropy and top-1 hits of the MLM head at the masked positions only (the logits of a 250k-piece
+    vocabulary at every position would not fit): the frozen encoder runs without gradients."""
+    ids, labels = batch["input_ids"].to(device), batch["labels"].to(device)
+    mask = batch["attention_mask"].to(device) if "attention_mask" in batch else (ids != -1).long()
+    with autocast or contextlib.nullcontext():
+        with torch.no_grad():
+            h = model.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+        sel = labels != -100
+        logits = model.cls(h[sel]).float()
+    y = labels[sel]
+    return torch.nn.functional.cross_entropy(logits, y), int((logits.argmax(-1) == y).sum()), int(y.numel())
+
+
+def train_mlm_head(model, tokenizer, texts: Sequence[str], device, steps: int, batch_size: int, lr: float,
+                   max_len: int, seed: int, checkpoint: Path | None = None, autocast=None) -> list[float]:
+    """Train only the MLM head of ``model`` (``model.with_new_mlm_head``: frozen encoder, decoder tied to the
+    frozen input embeddings) with BERT's masking (15 %, 80/10/10; DataCollatorForLanguageModeling), AdamW with
+    linear warm-up and decay. Checkpoints every 100 steps and resumes through ``replicate.train.resume``."""
+    from transformers import DataCollatorForLanguageModeling
+
+    from . import model as M
+
+    ids = tokenizer(list(texts), truncation=True, max_length=max_len)["input_ids"]
+    collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="pt")
+    model.to(device)
+    model.bert.eval()  # frozen: no dropout in the features the head learns from
+    model.cls.train()
+    params = M.mlm_head_parameters(model)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    warm = max(1, steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / (steps - warm + 1e-9))))
+    ck = Checkpointer(checkpoint, every=100)
+    g = torch.Generator().manual_seed(seed)
+    losses: list[float] = []
+    start = 0
+    state = resume(ck, model=model, optimizer=opt, scheduler=sched)
+    if state is not None:
+        g.set_state(state["gen"])
+        losses, start = state["losses"], state["step"]
+    for step in progress(range(start, steps), desc="MLM head", initial=start, total=steps):
+        pick = torch.randint(len(ids), (batch_size,), generator=g).tolist()
+        loss, _, _ = _masked_head_loss(model, collate([{"input_ids": ids[i]} for i in pick]), device, autocast)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        ck.save(snapshot(model=model, optimizer=opt, scheduler=sched, gen=g.get_state(), losses=losses,
+                         step=step + 1), step + 1)
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def mlm_accuracy(model, tokenizer, texts: Sequence[str], device, max_len: int, seed: int, batch_size: int = 64,
+                 autocast=None) -> tuple[float, float]:
+    """(top-1 accuracy in percent, mean cross-entropy) of the MLM head at BERT-masked positions of ``texts``
+    (15 %, 80/10/10, drawn with ``seed``)."""
+    from transformers import DataCollatorForLanguageModeling
+
+    ids = tokenizer(list(texts), truncation=True, max_length=max_len)["input_ids"]
+    collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="pt")
+    model.eval()
+    torch.manual_seed(seed)
+    hits = n = 0
+    loss_sum = 0.0
+    for s in range(0, len(ids), batch_size):
+        loss, h, k = _masked_head_loss(model, collate([{"input_ids": x} for x in ids[s:s + batch_size]]), device,
+                                       autocast)
+        hits, n, loss_sum = hits + h, n + k, loss_sum + float(loss) * k
+    return 100.0 * hits / max(n, 1), loss_sum / max(n, 1)
 
 
 # ------------------------------------------------------------------------------------------------ POS tagging

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Stage the mbert_lang `real` profile's data for the GPU machine (scripts/device.sh: REPLICATE_DATA=.device-data).
+# Writes ONE compressed file, .device-data/mbert_lang-real.tar.xz (about 30 MB), holding
+#   mbert_lang/real/{tatoeba,ud-r2.5,ud-r2.2-conll2018,bucc2018}   (copied from ../shared/data: data set mbert-real)
+#   models/e5-small-q4/e5-small-q4.bin + PRUNED.json                 (multilingual-e5-small, 4-bit, its vocabulary
+#                                                                    pruned to the pieces these data use)
+# The pruned file is what travels: the full one (71.6 MB) would not fit in a call's 64 MiB. On the GPU the chapter
+# converts it into a Hugging Face folder on first use (convert.build_hf). Unpack there before the run:
+#   tar -xJf .device-data/mbert_lang-real.tar.xz -C .device-data && scripts/device.sh "mbert_lang:real" "mbert_lang"
+# Needs the local cache to hold mbert-real, e5-small-q4 and multilingual-e5-small (`replicate data fetch NAME`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for name in mbert-real e5-small-q4 multilingual-e5-small; do $PY -m replicate data fetch "$name" >/dev/null; done
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} $PY - "$work" <<'PYEOF'
+import json, sys
+from pathlib import Path
+from replicate import data
+from replicate.papers.mbert_lang import convert as C, data as D
+
+work = Path(sys.argv[1])
+real = data.cache_path("mbert-real")
+texts, words = [], []
+for f in sorted((real / "tatoeba").rglob("tatoeba.*-eng.*")):
+    texts += f.read_text(encoding="utf-8").splitlines()
+for f in sorted(real.rglob("*.conllu")):
+    for s in D.read_conllu(f):
+        words.append(s[0])
+    texts += [x[9:].strip() for x in f.read_text(encoding="utf-8").splitlines() if x.startswith("# text = ")]
+for f in sorted((real / "bucc2018").glob("*-en.dev.*")):
+    if not f.name.endswith(".gold"):
+        texts += [x.split("\t", 1)[-1] for x in f.read_text(encoding="utf-8").splitlines()]
+q = C.read_q4(data.cache_path("e5-small-q4") / "e5-small-q4.bin")
+used = C.pieces_used(data.cache_path("multilingual-e5-small"), texts, words)
+small, old = C.prune(q, used)
+out = work / "models" / "e5-small-q4"
+C.write_q4(small, out / "e5-small-q4.bin")
+C.read_q4(out / "e5-small-q4.bin")
+info = {"pieces_kept": len(old), "pieces_full": len(q.pieces), "texts": len(texts), "word_lists": len(words),
+        "rule": "the pieces the tokenizer gives the carried Tatoeba, UD and BUCC zh-en texts, and the special pieces"}
+(out / "PRUNED.json").write_text(json.dumps(info, indent=1) + "\n")
+print(json.dumps(info))
+PYEOF
+mkdir -p "$work/mbert_lang" .device-data
+cp -r "$($PY -c 'from replicate import data; print(data.cache_path("mbert-real"))')" "$work/mbert_lang/real"
+tar -C "$work" -cJf .device-data/mbert_lang-real.tar.xz mbert_lang models
+ls -la .device-data/mbert_lang-real.tar.xz
