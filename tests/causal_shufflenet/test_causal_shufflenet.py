@@ -5,9 +5,9 @@ import torch
 
 from replicate.config import UsageError
 from replicate.papers.causal_shufflenet import data as D
-from replicate.papers.causal_shufflenet import experiment as E
-from replicate.papers.causal_shufflenet.model import (CausalShuffleNet, MobileNet3D, ShuffleNet3D, build, channel_shuffle, stream, subclips_of,
-                                                      table2_counts)
+from replicate.papers.causal_shufflenet import train as E
+from replicate.papers.causal_shufflenet.model import (CausalShuffleNet, MobileNet3D, ShuffleNet3D, build, channel_shuffle,
+                                                      count_flops_e3d, count_macs, stream, subclips_of, table2_counts)
 from replicate.papers.causal_shufflenet.profiles import CHAPTER
 
 SMALL = dict(blocks=(1, 1, 1))
@@ -227,7 +227,7 @@ def test_profiles_resolve_and_bad_values_raise():
     for name in ("smoke", "gpu", "paper"):
         p = CHAPTER.resolve(name)
         assert p.seed == 0 and p.device == "auto"
-    assert CHAPTER.resolve("paper").size == 112 and CHAPTER.resolve("paper").dataset == "ucf101"
+    assert CHAPTER.resolve("paper").size == 112 and CHAPTER.resolve("paper").dataset_name == "ucf101"
     with pytest.raises(UsageError, match="valid choices"):
         CHAPTER.resolve("smoke", {"buffer_mode": "future"})
     with pytest.raises(UsageError):
@@ -241,26 +241,32 @@ def test_bench_quick_runs():
     from replicate.papers.causal_shufflenet.bench import routes
 
     r = measure(routes(quick=True))
-    assert set(r["throughput"]) >= {"shufflenet_0.5x train", "causal streaming inference"}
+    assert set(r["throughput"]) >= {"shufflenet_0.5x train eager", "causal train channels_last (buffer carried)",
+                                    "causal streaming inference eager"}
     assert all(v > 0 for v in r["throughput"].values())
-    assert r["check"]["causal per-subclip latency, batch 1 (ms)"] > 0
+    c = r["check"]
+    assert c["causal per-subclip latency, batch 1, eager fp32 (ms)"] > 0
+    assert 0.0 <= c["GPU idle share (waiting for data)"] < 1.0
+    assert c["aten ops per causal streamed subclip"]["convolutions"] == 100  # 2 paths x (stem, buffer conv, 16 x 3)
 
 
 # ------------------------------------------------------------------------------------------------ training runs
-TINY = dict(num_classes=2, videos_per_class=6, video_size=40, size=40, epochs=3, batch_size=4, write_videos=False,
-            device="cpu", validate_every=2)
+TINY = dict(num_classes=2, videos_per_class=6, video_size=40, size=40, num_train_epochs=3,
+            per_device_train_batch_size=4, per_device_eval_batch_size=4, write_videos=False, device="cpu",
+            validate_every=2)
 
 
 def test_training_resumes_from_a_checkpoint(tmp_path):
+    from replicate.train import Checkpointer
+
     p = CHAPTER.resolve("smoke", TINY)
     vs = D.prepare(p)
-    ck = tmp_path / "ck.pt"
-    assert E.train("causal", p, vs, ck, stop_after=1) is None  # interrupted after epoch 1
-    saved = torch.load(ck, weights_only=False)
+    ck = Checkpointer(tmp_path / "ck.pt")
+    assert E.fit("causal", p, vs, ck, stop_after=1) is None  # interrupted after epoch 1
+    saved = torch.load(ck.path, weights_only=False)
     assert saved["epoch"] == 1 and saved["curves"]["epoch"] == [1]
-    resumed = E.train("causal", p, vs, ck)
-    assert not ck.exists()  # cleared once the run is complete
-    full = E.train("causal", p, vs, None)
+    resumed = E.fit("causal", p, vs, ck)
+    full = E.fit("causal", p, vs, None)
     assert resumed["curves"]["epoch"] == [1, 2, 3] and resumed["sizes"]["val"] > 0
     assert resumed["curves"]["val_acc"][0] is None and resumed["curves"]["val_acc"][1] is not None  # every 2nd
     assert resumed["curves"]["train_loss"] == pytest.approx(full["curves"]["train_loss"], rel=1e-4)
@@ -268,6 +274,134 @@ def test_training_resumes_from_a_checkpoint(tmp_path):
     assert np.array_equal(resumed["confusion"], full["confusion"])
     from replicate.papers.causal_shufflenet import report
     report.plot_curves({"causal": resumed}, "smoke")  # a curve with unvalidated epochs still plots
+
+
+KILL_SCRIPT = """
+import json, os
+from replicate import chapters
+from replicate.train import Checkpointer
+from replicate.papers.causal_shufflenet import data as D, train as T
+p = chapters.get("causal_shufflenet").resolve("smoke", {TINY!r})
+out = T.fit("baseline", p, D.prepare(p), Checkpointer(os.environ["CHECKPOINT"]))
+print(json.dumps({{"loss": out["curves"]["train_loss"], "top1": out["metrics"]["top1"],
+                  "top1_mean": out["metrics"]["top1_mean"], "confusion": out["confusion"]}}))
+"""
+
+
+def test_kill_mid_training_and_resume_gives_the_uninterrupted_numbers(tmp_path, monkeypatch):
+    """SIGKILL a training run once its first checkpoint exists, run it again: it resumes (replicate.train.resume)
+    and ends with the numbers of a run that was never interrupted."""
+    from tests.resume import kill_and_resume
+
+    tiny = {**TINY, "num_train_epochs": 4, "validate_every": 1}
+    straight, resumed = kill_and_resume(KILL_SCRIPT.format(TINY=tiny), tmp_path,
+                                        env={"REPLICATE_DATA": str(tmp_path / "data")})
+    assert len(straight["loss"]) == 4
+    assert resumed["loss"] == pytest.approx(straight["loss"], rel=1e-5)
+    assert resumed["top1"] == straight["top1"] and resumed["confusion"] == straight["confusion"]
+
+
+def test_baseline_is_scored_both_ways_and_reports_the_protocol(tmp_path):
+    p = CHAPTER.resolve("smoke", {**TINY, "num_train_epochs": 1})
+    out = E.fit("baseline", p, D.prepare(p))
+    m = out["metrics"]
+    assert out["scoring"] == "centre" and m["top1"] == m["top1_centre"] and "top1_mean" in m
+
+
+# ------------------------------------------------------------------------------------------------ counts
+def test_efficient3dcnns_counter_reproduces_both_published_tables():
+    """The Efficient-3DCNNs counter (hooks on modules: conv multiply-adds, BN, ReLU modules, pooling, linear)
+    on our 600-class baselines: the corrected 2021 version gives that table's 78 / 199 / 241 MFLOPs; the 2019
+    version (strided output sizes divided by the stride again) the 125 / 137 the paper printed for 1.0x / MobileNet
+    (0.5x: 40.5 against the printed 42)."""
+    got = {}
+    for name in ("shufflenet_0.5x", "shufflenet_1.0x", "mobilenet_1.0x"):
+        with torch.device("meta"):
+            m = build(name, 600)
+        got[name] = {v: count_flops_e3d(m, version=v) / 1e6 for v in ("2019", "2021")}
+    assert [round(got[k]["2021"]) for k in got] == [78, 199, 241]
+    assert round(got["shufflenet_1.0x"]["2019"]) == 125 and round(got["mobilenet_1.0x"]["2019"]) == 137
+    assert 40 < got["shufflenet_0.5x"]["2019"] < 41
+    with torch.device("meta"):
+        m = build("shufflenet_0.5x", 600)
+    assert count_flops_e3d(m) > count_macs(m)  # counts more than multiply-adds
+    with pytest.raises(ValueError):
+        count_flops_e3d(m, version="2020")
+
+
+def test_counter_counts_what_it_says_on_a_tiny_net():
+    net = torch.nn.Sequential(torch.nn.Conv3d(2, 4, 3, stride=(1, 2, 2), padding=1, bias=False),
+                              torch.nn.BatchNorm3d(4), torch.nn.ReLU(), torch.nn.MaxPool3d(3, 2, 1))
+    x = (1, 2, 4, 8, 8)
+    conv = 256 * (27 * 2)  # 4 channels x (4, 4, 4) outputs, 27 x 2 multiply-adds each
+    conv19 = 4 * (4 * 2 * 2) * (27 * 2)  # the 2019 counter divides the strided H, W by the stride again
+    bn, relu = 2 * 256, 256  # 2 per input element, 1 per input element
+    pool = (3 - 1) * 4 * (2 * 2 * 2)  # (kernel_size 3 as stored - 1) per output element
+    assert count_flops_e3d(net, x, "2021") == conv + bn + relu + pool
+    assert count_flops_e3d(net, x, "2019") == conv19 + bn + relu + pool
+
+
+def test_table2_and_like_for_like_counts():
+    from replicate.papers.causal_shufflenet import report
+
+    c = report.reference_counts()
+    assert round(c["mflops/shufflenet_0.5x"]) == 78 and round(c["mflops2019/mobilenet_1.0x"]) == 137
+    assert c["like101/params/causal"] == pytest.approx(0.613661) and c["like101/params/shufflenet_0.5x"] == pytest.approx(0.305753)
+    assert 1.9 < c["like101/ratio/params"] < 2.1 and c["like101/ratio/macs"] > 1.2
+    t = report.table2()
+    assert {"MMACs (101 cl.)", "Efficient-3DCNNs 2021 table", "paper (2019 table)"} <= set(t.columns)
+    assert len(report.like_for_like(None)) == 4
+
+
+# ------------------------------------------------------------------------------------------------ broken videos
+def test_truncated_video_is_named_and_never_cached(tmp_path):
+    """A real .avi cut to 40 % of its bytes: PyAV decodes part of it without complaint; ours compares with the
+    frame count the container declares, raises one line naming the file, and caches nothing."""
+    frames = D.render_video(0, 50, 48, np.random.default_rng(0))
+    root = tmp_path / "ucf"
+    good, bad = root / "UCF-101" / "A" / "v_A_g01_c01.avi", root / "UCF-101" / "A" / "v_A_g01_c02.avi"
+    D.write_avi(good, frames)
+    blob = good.read_bytes()
+    bad.write_bytes(blob[: int(0.4 * len(blob))])
+    assert len(D.decode_video(good)) == 50
+    with pytest.raises(D.BrokenVideo, match=r"v_A_g01_c02\.avi: decoded \d+ of the 50 frames"):
+        D.decode_video(bad)
+    cache = D.FrameCache(tmp_path / "cache")
+    with pytest.raises(D.BrokenVideo):
+        cache.fill(root, ["A/v_A_g01_c02.avi"])
+    assert not cache.has("A/v_A_g01_c02.avi")
+    with pytest.warns(UserWarning, match="v_A_g01_c02"):
+        got = cache.fill(root, ["A/v_A_g01_c01.avi", "A/v_A_g01_c02.avi"], on_broken="skip")
+    assert got["broken"] == ["A/v_A_g01_c02.avi"] and got["decoded"] == 1
+    assert cache.has("A/v_A_g01_c01.avi") and not cache.has("A/v_A_g01_c02.avi")
+
+
+# ------------------------------------------------------------------------------------------------ streaming step
+@pytest.mark.parametrize("mode", ["paper", "code"])
+def test_static_step_equals_the_stream(mode):
+    """The fixed-buffer step that a CUDA graph captures computes what ``stream`` computes, buffer carried."""
+    from replicate.papers.causal_shufflenet.streaming import StaticStep
+
+    torch.manual_seed(0)
+    m = CausalShuffleNet(4, buffer_mode=mode, **SMALL).eval()
+    xs = [torch.randn(1, 3, 16, 40, 40) for _ in range(3)]
+    step = StaticStep(m, (1, 3, 16, 40, 40), "cpu", graph=False)
+    got = [step(x).clone() for x in xs]
+    want = stream(m, iter(xs), keep_all=True)
+    for a, b in zip(got, want):
+        assert torch.allclose(a, b, atol=1e-5)
+    step.reset()
+    assert torch.allclose(step(xs[0]), want[0], atol=1e-5)
+    with pytest.raises(ValueError):
+        StaticStep(m, (1, 3, 16, 40, 40), "cpu", graph=True)
+
+
+def test_preflight_names_missing_ucf101(tmp_path):
+    from replicate.papers.causal_shufflenet.profiles import preflight
+
+    assert preflight(CHAPTER.resolve("smoke")) == []
+    lines = preflight(CHAPTER.resolve("paper", {"data_dir": str(tmp_path / "nothing")}))
+    assert len(lines) == 1 and "UCF101" in lines[0]
 
 
 def test_generated_data_without_pyav(monkeypatch):

@@ -208,20 +208,47 @@ def train_val_split(entries, val_fraction: float = 0.2, seed: int = 0):
     return train, val
 
 
+class BrokenVideo(ValueError):
+    """A video file that decodes to fewer frames than its container declares (truncated or damaged)."""
+
+
+#: decoded frames may fall short of the container's declared count by this many (an encoder's last frame)
+FRAME_TOLERANCE = 1
+
+
+def declared_frames(container, stream) -> int | None:
+    """The number of frames a container says its video stream holds: the stream header's frame count (AVI's
+    ``dwLength``), else the duration times the frame rate; None when it says neither."""
+    if stream.frames and stream.frames > 0:
+        return int(stream.frames)
+    rate = stream.average_rate or stream.guessed_rate
+    if container.duration and rate:
+        return int(round(container.duration / 1e6 * float(rate)))
+    return None
+
+
 def decode_video(path: Path | str, short_side: int | None = None) -> np.ndarray:
     """All frames of a video file as (L, H, W, 3) uint8 via PyAV, resized so the short side is ``short_side``
-    (if it is larger)."""
+    (if it is larger). A file that decodes to fewer frames than its container declares (cut short by a failed
+    copy, say: PyAV then stops quietly) raises ``BrokenVideo`` naming the file, so that it is never cached."""
     import av
 
-    with av.open(str(path)) as c:
-        stream = c.streams.video[0]
-        w, h = stream.codec_context.width, stream.codec_context.height
-        if short_side and min(w, h) > short_side:
-            s = short_side / min(w, h)
-            w, h = int(round(w * s / 2) * 2), int(round(h * s / 2) * 2)
-        frames = [f.to_ndarray(format="rgb24", width=w, height=h) for f in c.decode(stream)]
+    try:
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0]
+            declared = declared_frames(c, stream)
+            w, h = stream.codec_context.width, stream.codec_context.height
+            if short_side and min(w, h) > short_side:
+                s = short_side / min(w, h)
+                w, h = int(round(w * s / 2) * 2), int(round(h * s / 2) * 2)
+            frames = [f.to_ndarray(format="rgb24", width=w, height=h) for f in c.decode(stream)]
+    except av.error.FFmpegError as e:
+        raise BrokenVideo(f"{path}: cannot be decoded ({e}); fetch this file again") from e
     if not frames:
-        raise ValueError(f"{path} holds no decodable video frames")
+        raise BrokenVideo(f"{path} holds no decodable video frames; fetch this file again")
+    if declared is not None and len(frames) < declared - FRAME_TOLERANCE:
+        raise BrokenVideo(f"{path}: decoded {len(frames)} of the {declared} frames its container declares "
+                          f"(truncated or damaged); fetch this file again")
     return np.stack(frames)
 
 
@@ -243,15 +270,27 @@ class FrameCache:
     def get(self, rel: str) -> np.ndarray:
         return np.load(self.path(rel), mmap_mode="r")
 
-    def fill(self, video_root: Path, rels, short_side: int | None = None) -> dict:
-        """Decode every video not yet cached; return {'decoded': n, 'seconds': s}."""
+    def fill(self, video_root: Path, rels, short_side: int | None = None, on_broken: str = "error") -> dict:
+        """Decode every video not yet cached; return {'decoded': n, 'seconds': s, 'broken': [files]}. A broken
+        file (``BrokenVideo``) is never cached: with ``on_broken="error"`` it stops the run with its one line,
+        with ``"skip"`` it is logged as a warning, left out and listed under 'broken' (the record counts it)."""
         import time
+        import warnings
 
         todo = [r for r in rels if not self.has(r)]
+        broken = []
         t0 = time.perf_counter()
         for rel in progress(todo, desc="decoding into the frame cache"):
-            self.put(rel, decode_video(video_root / "UCF-101" / rel, short_side))
-        return {"decoded": len(todo), "seconds": time.perf_counter() - t0}
+            try:
+                frames = decode_video(video_root / "UCF-101" / rel, short_side)
+            except BrokenVideo as e:
+                if on_broken != "skip":
+                    raise
+                warnings.warn(f"skipped: {e}", stacklevel=2)
+                broken.append(rel)
+                continue
+            self.put(rel, frames)
+        return {"decoded": len(todo) - len(broken), "seconds": time.perf_counter() - t0, "broken": broken}
 
 
 def _unpack_split_zip(folder: Path) -> None:
@@ -287,7 +326,7 @@ def prepare(p) -> VideoSet:
     """Build (or re-use) the data of a run from its parameters: the generated set or a real UCF101 copy, the frame
     cache, the 80:20 split and the training frames' mean/std."""
     base = paths.data_dir() / CHAPTER
-    if p.dataset == "generated":
+    if p.dataset_name == "generated":
         cfg = dict(n=p.num_classes, v=p.videos_per_class, s=p.video_size, T=p.T, seed=p.seed, avi=p.write_videos)
         root = Path(p.data_dir) if p.data_dir else base / f"generated-{_key(cfg)}"
         cache = FrameCache(base / f"frames-{_key({**cfg, 'root': str(root)})}")
@@ -301,7 +340,11 @@ def prepare(p) -> VideoSet:
         short = p.cache_short_side
         cache = FrameCache(base / f"frames-ucf101-{_key({'root': str(root), 'short': short})}")
     split = read_split(root, 1)
-    decode = cache.fill(root, [r for r, _ in split.train + split.test], short)
+    decode = cache.fill(root, [r for r, _ in split.train + split.test], short, on_broken=p.on_broken_video)
+    if decode["broken"]:  # left out of the run (on_broken_video="skip"): the record lists them
+        bad = set(decode["broken"])
+        split = Split(split.classes, tuple(e for e in split.train if e[0] not in bad),
+                      tuple(e for e in split.test if e[0] not in bad))
     train, val = train_val_split(list(split.train), p.val_fraction, p.seed)
     mean, std = frame_stats(cache, [r for r, _ in train[:200]])
     return VideoSet(root, split, train, val, list(split.test), cache, mean, std, decode)

@@ -1,233 +1,66 @@
-"""Training and evaluation (paper Sections 4.5 and 5): SGD (batch 16, lr 0.1, momentum 0.9), ReduceLROnPlateau
-dividing the learning rate by 10 after ``plateau_patience`` epochs without improvement of the validation loss,
-checkpoints every epoch (an interrupted run resumes); top-1 / top-5 accuracy, the confusion matrix, per-class
-accuracy and the most-confused pairs on the test split.
+"""The chapter's entry points, one record each, made by ``replicate.results.record`` (key: the experiment, the full
+parameters, ``extra`` and the chapter's code fingerprint):
 
-The causal model trains on clips of ``train_subclips`` x T frames, run subclip by subclip with the buffer carried
-(gradients flow through it); its loss is the mean cross-entropy of the predictions after every subclip. At test time
-a whole video is streamed and the prediction after the last subclip is the video's (Section 4.4). The baseline
-(3D-ShuffleNetV1) trains on random T-frame windows and averages its softmax over a video's non-overlapping T-frame
-clips (the Efficient-3DCNNs video-level protocol).
+* ``run_train(params, profile, kind)``: train and test the causal model or the baseline (``train-causal`` /
+  ``train-baseline``); ``run_all`` both. Checkpoints live in the data cache and are removed once the record is
+  stored.
+* ``run_counts(params, profile)``: Table 2's parameters, multiply-adds and FLOPs under the Efficient-3DCNNs counter
+  (both its 2019 and its corrected 2021 version) at the reference configuration ``report.COUNTS_CONFIG``.
+* ``run_streaming(params, profile)``: causality, memory against the stream's length, per-subclip latency.
+
+One process trains (the models are small: one GPU is the paper's setting); the entry points are not marked
+``distributed.entry``, so ``--nproc N`` does not split this chapter's training.
 """
 from __future__ import annotations
 
-import math
-import time
-from collections import defaultdict
-
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-from replicate.config import as_dict
-from replicate.results import ResultStore
-from replicate.train import Checkpointer, autocast, pick_device, progress, resolve_precision, rng_state, \
-    seed_everything, set_rng_state, set_threads
+from replicate import paths
+from replicate.results import config_key, record
+from replicate.train import Checkpointer
 
 from . import data as D
-from .data import MIRRORED_PAIRS
-from .model import CausalShuffleNet, build, count_params
+from .train import KINDS, fit
 
 CHAPTER = "causal_shufflenet"
-KINDS = ("causal", "baseline")
+
+__all__ = ["KINDS", "run_train", "run_all", "run_counts", "run_streaming"]
 
 
-# ------------------------------------------------------------------------------------------------ metrics
-def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
-    """Fraction of rows whose true label is among the k highest scores (Section 5.1, top-1 / top-5)."""
-    k = min(k, scores.shape[1])
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return float((top == labels[:, None]).any(axis=1).mean())
-
-
-def confusion(labels: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
-    """Confusion matrix C[true, predicted] (counts), as scikit-learn's convention (rows: true labels)."""
-    return np.bincount(labels * n + pred, minlength=n * n).reshape(n, n)
-
-
-def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
-    tot = cm.sum(axis=1)
-    return np.where(tot > 0, np.diag(cm) / np.maximum(tot, 1), np.nan)
-
-
-def confused_pairs(cm: np.ndarray, classes, top: int = 10) -> list[dict]:
-    """Off-diagonal cells by count: true class, predicted class, count, share of the true class's videos."""
-    n = cm.shape[0]
-    tot = cm.sum(axis=1)
-    cells = [(cm[i, j], i, j) for i in range(n) for j in range(n) if i != j and cm[i, j] > 0]
-    cells.sort(key=lambda c: (-c[0], c[1], c[2]))
-    return [{"true": classes[i], "predicted": classes[j], "count": int(c), "share_of_true": float(c / tot[i])}
-            for c, i, j in cells[:top]]
-
-
-def mirrored_confusion(cm: np.ndarray, classes) -> list[dict]:
-    """For each pair of classes that are the same motion played backwards: the share of the pair's videos that
-    were predicted as the other member of the pair."""
-    out = []
-    for a, b in MIRRORED_PAIRS:
-        if b < cm.shape[0]:
-            n = cm[a].sum() + cm[b].sum()
-            out.append({"pair": f"{classes[a]} / {classes[b]}",
-                        "confused_with_mirror": float((cm[a, b] + cm[b, a]) / max(n, 1))})
-    return out
-
-
-# ------------------------------------------------------------------------------------------------ models
-def make_model(kind: str, p, num_classes: int) -> torch.nn.Module:
-    if kind == "causal":
-        return CausalShuffleNet(num_classes, buffer_mode=p.buffer_mode, width_mult=p.width_mult, b=p.b,
-                                blocks=p.blocks)
-    if p.baseline.startswith("shufflenet_"):
-        return build(p.baseline, num_classes, blocks=p.blocks)
-    return build(p.baseline, num_classes)
-
-
-def train_loss(kind: str, model, x, y, T: int) -> torch.Tensor:
-    if kind == "causal":
-        logits = model.forward_clip(x, T)  # (K, N, C): the prediction after every subclip
-        return F.cross_entropy(logits.flatten(0, 1), y.repeat(logits.shape[0]))
-    s = int(torch.randint(0, x.shape[2] - T + 1, ()).item())  # a random T-frame window
-    return F.cross_entropy(model(x[:, :, s:s + T]), y)
-
-
-@torch.no_grad()
-def predict(kind: str, model, vs: D.VideoSet, entries, p, device, batch: int | None = None):
-    """Video-level class probabilities (N, C) and labels for ``entries``; videos are batched by their number of
-    subclips. Causal: streamed, the prediction after the last subclip; baseline: mean softmax over subclips."""
-    model.eval()
-    T = p.T
-    groups = defaultdict(list)
-    for i, (rel, label) in enumerate(entries):
-        v = D.test_video(vs.cache, rel, p.size, T)
-        groups[v.shape[1] // T].append((i, v, label))
-    probs = np.zeros((len(entries), len(vs.split.classes)), dtype=np.float32)
-    labels = np.array([l for _, l in entries], dtype=np.int64)
-    batch = batch or p.batch_size
-    for k, items in groups.items():
-        for s in range(0, len(items), batch):
-            chunk = items[s:s + batch]
-            x = D.normalise(torch.stack([v for _, v, _ in chunk]).to(device), vs.mean, vs.std)
-            with autocast(device, p.precision):
-                if kind == "causal":
-                    out = model.forward_clip(x, T)[-1].float().softmax(-1)
-                else:
-                    out = torch.stack([model(x[:, :, j:j + T]).float().softmax(-1) for j in range(0, k * T, T)]).mean(0)
-            for (i, _, _), pr in zip(chunk, out.cpu().numpy()):
-                probs[i] = pr
-    return probs, labels
-
-
-def evaluate(probs: np.ndarray, labels: np.ndarray, classes) -> dict:
-    pred = probs.argmax(1)
-    cm = confusion(labels, pred, len(classes))
-    pc = per_class_accuracy(cm)
-    return {
-        "metrics": {"top1": 100 * topk_accuracy(probs, labels, 1), "top5": 100 * topk_accuracy(probs, labels, 5)},
-        "confusion": cm.tolist(),
-        "per_class_accuracy": {c: (None if math.isnan(a) else float(a)) for c, a in zip(classes, pc)},
-        "confused_pairs": confused_pairs(cm, list(classes)),
-        "mirrored": mirrored_confusion(cm, list(classes)),
-    }
-
-
-# ------------------------------------------------------------------------------------------------ training
-def train(kind: str, p, vs: D.VideoSet, ckpt_path=None, stop_after: int | None = None) -> dict | None:
-    """Train ``kind`` ('causal' or 'baseline') with the paper's optimiser and schedule; return the record body.
-
-    A checkpoint (model, optimiser, schedule, curves, RNG states incl. the loader's shuffling generator) is written
-    after every epoch; a run that finds one resumes after its epoch. ``stop_after`` stops (returns None) once that
-    many epochs are done, leaving the checkpoint, as an interruption would (used by the tests)."""
+def run_train(params, profile: str, kind: str = "causal") -> dict:
+    """The record of training ``kind`` ('causal' or 'baseline') under ``params`` (re-used when its key exists).
+    An interrupted run resumes from its checkpoint (``replicate.paths.checkpoint_path``)."""
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}")
-    device = pick_device(p.device)
-    if device.type == "cpu":
-        set_threads(p.cpu_threads)
-    g = seed_everything(p.seed)
-    C = len(vs.split.classes)
-    model = make_model(kind, p, C).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=p.plateau_patience)
-    ds = D.TrainClips(vs.cache, vs.train, p.train_subclips * p.T, p.size, p.seed)
-    dl = torch.utils.data.DataLoader(ds, batch_size=p.batch_size, shuffle=True, generator=g, drop_last=len(ds) > p.batch_size,
-                                     num_workers=p.num_workers, pin_memory=device.type == "cuda",
-                                     persistent_workers=p.num_workers > 0)
-    ck = Checkpointer(ckpt_path)
-    curves = {"epoch": [], "train_loss": [], "val_loss": [], "val_acc": [], "lr": []}
-    timing = {"data_wait_s": 0.0, "step_s": 0.0, "eval_s": 0.0}
-    start = 0
-    state = ck.load(map_location="cpu")  # RNG states must stay on the CPU; load_state_dict moves the rest
-    if state is not None:
-        model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
-        curves, timing, start = state["curves"], state["timing"], state["epoch"]
-        set_rng_state(state["rng"])
-        g.set_state(state["loader_rng"])
-        print(f"resumed {kind} from epoch {start}")
-    sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
-    bar = progress(range(start, p.epochs), desc=f"train {kind}")
-    for epoch in bar:
-        model.train()
-        losses = []
-        t = time.perf_counter()
-        for x, y in dl:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            t1 = time.perf_counter()
-            timing["data_wait_s"] += t1 - t
-            with autocast(device, p.precision):
-                loss = train_loss(kind, model, D.normalise(x, vs.mean, vs.std), y, p.T)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
-            sync()
-            t = time.perf_counter()
-            timing["step_s"] += t - t1
-        val_loss = val_acc = None  # epochs without validation keep a gap in the curves
-        if (epoch + 1) % p.validate_every == 0 or epoch + 1 == p.epochs:
-            t0 = time.perf_counter()
-            probs, labels = predict(kind, model, vs, vs.val, p, device)
-            timing["eval_s"] += time.perf_counter() - t0
-            val_loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-8, None)).mean())
-            val_acc = 100 * topk_accuracy(probs, labels, 1)
-            sched.step(val_loss)
-        curves["epoch"].append(epoch + 1)
-        curves["train_loss"].append(float(torch.stack(losses).mean()))
-        curves["val_loss"].append(val_loss)
-        curves["val_acc"].append(val_acc)
-        curves["lr"].append(opt.param_groups[0]["lr"])
-        bar.set_postfix(loss=curves["train_loss"][-1], val_acc=val_acc)
-        ck.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch + 1,
-                 "curves": curves, "timing": timing, "rng": rng_state(), "loader_rng": g.get_state()}, force=True)
-        if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < p.epochs:
-            return None
-    probs, labels = predict(kind, model, vs, vs.test, p, device)
-    out = evaluate(probs, labels, vs.split.classes)
-    out["metrics"].update({"params": count_params(model), "final_val_acc": curves["val_acc"][-1],
-                           "data_wait_fraction": timing["data_wait_s"] / max(timing["data_wait_s"] + timing["step_s"], 1e-9)})
-    out.update({"curves": curves, "timing": timing, "classes": list(vs.split.classes),
-                "sizes": {"train": len(vs.train), "val": len(vs.val), "test": len(vs.test)},
-                "decode": vs.decode, "precision": resolve_precision(p.precision, device), "model": kind if kind == "causal" else p.baseline})
-    ck.clear()
-    return out
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    extra = {"kind": kind}
+
+    def compute() -> dict:
+        name = config_key(f"train-{kind}", {"params": params, "extra": extra})[:16]
+        ck = Checkpointer(paths.checkpoint_path(CHAPTER, profile, f"train-{kind}-{name}"))
+        out = fit(kind, params, D.prepare(params), ck)
+        ck.clear()
+        return out
+
+    return record(CHAPTER, profile, f"train-{kind}", params, compute, extra=extra, seed=params.seed)
 
 
-def run(kind: str, p, profile: str, force: bool = False) -> dict:
-    """The record of training ``kind`` under the parameters ``p`` (re-used when one with the same config exists)."""
-    config = {**as_dict(p), "kind": kind}
-    store = ResultStore(CHAPTER, profile)
-    ckpt = D.paths.data_dir() / CHAPTER / "checkpoints" / store.path_for(f"train-{kind}", config).with_suffix(".pt").name
-
-    def fn():
-        vs = D.prepare(p)
-        return train(kind, p, vs, ckpt)
-
-    return store.run(f"train-{kind}", config, fn, seed=p.seed, force=force)
+def run_all(params, profile: str) -> dict[str, dict]:
+    """{kind: record} for the causal model and the baseline."""
+    return {k: run_train(params, profile, k) for k in KINDS}
 
 
-def counts(profile: str, force: bool = False) -> dict:
-    """The record of Table 2's parameter and multiply-add counts at the reference configuration
-    (``report.COUNTS_CONFIG``: 600-class baselines, the 101-class causal model, 16x112x112), whatever the profile
-    (the models are built on the meta device at full size, so it is cheap); stored under the profile's results."""
+def run_counts(params, profile: str) -> dict:
+    """Table 2's counts at the reference configuration (``report.COUNTS_CONFIG``: 600-class baselines as the
+    Efficient-3DCNNs table, the 101-class causal model, one 16x112x112 clip), whatever the profile's model size
+    (built on the meta device at full size: nothing is computed); plus every model at 101 classes (like for like)."""
     from .report import COUNTS_CONFIG, reference_counts
 
-    return ResultStore(CHAPTER, profile).run("counts", COUNTS_CONFIG, lambda: {"metrics": reference_counts(COUNTS_CONFIG)},
-                                             force=force)
+    return record(CHAPTER, profile, "counts", params, lambda: {"metrics": reference_counts(COUNTS_CONFIG)},
+                  extra=COUNTS_CONFIG)
+
+
+def run_streaming(params, profile: str) -> dict:
+    """The streaming record: causality gaps, memory against video lengths ``params.stream_lengths`` (subclips),
+    per-subclip latency at batch 1 (eager, and replayed as one CUDA graph on a GPU). On a GPU the model is the
+    paper's size at 112x112; on the CPU the profile's model and crop size."""
+    from .streaming import measure
+
+    return record(CHAPTER, profile, "streaming", params, lambda: measure(params), seed=params.seed)

@@ -62,22 +62,24 @@ class ShuffleUnit(nn.Module):
         self.bn2 = nn.BatchNorm3d(mid)
         self.conv3 = nn.Conv3d(mid, c_out, 1, groups=g, bias=False)
         self.bn3 = nn.BatchNorm3d(c_out)
+        # one ReLU module used three times and the shortcut pool as a module, as in Efficient-3DCNNs' Bottleneck:
+        # their FLOP counter hooks modules, so the module structure decides what it counts (``count_flops_e3d``)
+        self.relu = nn.ReLU(inplace=True)
         # Efficient-3DCNNs' shortcut: average pool (2,3,3), stride 2. ``shortcut_kernel=None`` pools adaptively to
         # the branch's output size instead (needed when the buffer makes the length odd, e.g. 16 + b = 17 frames).
-        self.shortcut_kernel, self.shortcut_padding = shortcut_kernel, shortcut_padding
+        self.shortcut_kernel = shortcut_kernel
+        if stride == 2 and shortcut_kernel is not None:
+            self.shortcut = nn.AvgPool3d(shortcut_kernel, stride=2, padding=shortcut_padding)
 
     def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn1(self.conv1(x)))
         out = channel_shuffle(out, self.g)
         out = self.bn2(self.conv2(out))
         out = self.bn3(self.conv3(out))
         if self.stride == 2:
-            if self.shortcut_kernel is None:
-                short = F.adaptive_avg_pool3d(x, out.shape[2:])
-            else:
-                short = F.avg_pool3d(x, self.shortcut_kernel, stride=2, padding=self.shortcut_padding)
-            return F.relu(torch.cat([out, short], 1))
-        return F.relu(out + x)
+            short = F.adaptive_avg_pool3d(x, out.shape[2:]) if self.shortcut_kernel is None else self.shortcut(x)
+            return self.relu(torch.cat([out, short], 1))
+        return self.relu(out + x)
 
 
 def shuffle_stages(c0: int, widths: Iterable[int], blocks: Iterable[int], g: int, **unit_kw) -> nn.Sequential:
@@ -109,6 +111,21 @@ class ShuffleNet3D(nn.Module):
         return self.classifier(x.mean(dim=(2, 3, 4)))
 
 
+class DepthwiseSeparable(nn.Module):
+    """MobileNet's block: depthwise 3x3x3 conv + BN + ReLU, pointwise conv + BN + ReLU (functional ReLUs, as in
+    Efficient-3DCNNs' ``Block``)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv3d(c_in, c_in, 3, stride=stride, padding=1, groups=c_in, bias=False)
+        self.bn1 = nn.BatchNorm3d(c_in)
+        self.conv2 = nn.Conv3d(c_in, c_out, 1, bias=False)
+        self.bn2 = nn.BatchNorm3d(c_out)
+
+    def forward(self, x):
+        return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+
+
 class MobileNet3D(nn.Module):
     """3D-MobileNetV1 of Efficient-3DCNNs (Table 2): conv stride (1,2,2), 13 depthwise-separable blocks."""
 
@@ -121,9 +138,7 @@ class MobileNet3D(nn.Module):
         for out, n, s in self.CFG:
             o = int(out * width_mult)
             for i in range(n):
-                st = s if i == 0 else 1
-                layers += [nn.Conv3d(c, c, 3, stride=st, padding=1, groups=c, bias=False), nn.BatchNorm3d(c),
-                           nn.ReLU(inplace=True), nn.Conv3d(c, o, 1, bias=False), nn.BatchNorm3d(o), nn.ReLU(inplace=True)]
+                layers.append(DepthwiseSeparable(c, o, s if i == 0 else 1))
                 c = o
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(c, num_classes))
@@ -268,9 +283,10 @@ def count_params(model: nn.Module) -> int:
 
 
 def count_macs(model: nn.Module, shape=(1, 3, 16, 112, 112)) -> int:
-    """Multiply-accumulates of one forward pass (convolutions and linear layers), counted by
-    ``torch.utils.flop_counter.FlopCounterMode`` (which counts 2 FLOPs per multiply-add) divided by 2. This is the
-    convention of the Efficient-3DCNNs table ('FLOPs' there are multiply-adds)."""
+    """Multiply-accumulates of one forward pass (convolutions and linear layers only), counted by
+    ``torch.utils.flop_counter.FlopCounterMode`` (which counts 2 FLOPs per multiply-add) divided by 2. This is NOT
+    the convention of the Efficient-3DCNNs table, which also counts BatchNorm, ReLU modules and pooling and counts
+    a linear layer's multiplies and adds apart: ``count_flops_e3d`` counts as that table does."""
     from torch.utils.flop_counter import FlopCounterMode
 
     was = model.training
@@ -283,8 +299,9 @@ def count_macs(model: nn.Module, shape=(1, 3, 16, 112, 112)) -> int:
 
 
 def table2_counts(num_classes: int = 101, shape=(1, 3, 16, 112, 112)) -> list[dict]:
-    """Parameters and multiply-adds of every model of Table 2 at 16x112x112, counted on the meta device (no
-    arithmetic is done), with ``num_classes`` outputs."""
+    """Parameters, multiply-adds (MMACs) and the Efficient-3DCNNs counter's FLOPs (its 2019 and 2021 versions) of
+    every model of Table 2 at 16x112x112, counted on the meta device (no arithmetic is done), with ``num_classes``
+    outputs."""
     return [dict(r) for r in _table2_counts(num_classes, tuple(shape))]
 
 
@@ -299,5 +316,68 @@ def _table2_counts(num_classes: int, shape: tuple) -> tuple:
         with torch.device("meta"):
             m = build(name, num_classes, **kw)
         rows.append({"model": label, "key": name + ("" if not kw else "_" + kw["buffer_mode"]),
-                     "params": count_params(m), "MFLOPs (multiply-adds)": count_macs(m, shape) / 1e6})
+                     "params": count_params(m), "MMACs": count_macs(m, shape) / 1e6,
+                     **{f"MFLOPs E3D {v}": count_flops_e3d(m, shape, v) / 1e6 for v in E3D_COUNTER_VERSIONS}})
     return tuple(rows)
+
+
+#: The two versions of the Efficient-3DCNNs FLOP counter (their ``thop/count_hooks.py``): ``"2019"`` divides a
+#: conv's output size by its stride although the output tensor is already strided (the published 2019 table: 42 /
+#: 125 / 137 MFLOPs), ``"2021"`` uses the output size as it is (the authors' corrected table: 78 / 199 / 241).
+E3D_COUNTER_VERSIONS = ("2019", "2021")
+
+
+def count_flops_e3d(model: nn.Module, shape=(1, 3, 16, 112, 112), version: str = "2021") -> int:
+    """Operations of one forward pass as the Efficient-3DCNNs counter counts them (the convention of the FLOP
+    column of the paper's Table 2): forward hooks on leaf modules only, so functional ops are not counted.
+
+    * Conv3d: one op per multiply-add (+1 per output with a bias), output elements = N x C_out x the output's
+      (D, H, W), which version ``"2019"`` divides by the conv's stride a second time;
+    * BatchNorm3d: 2 per input element; ReLU module: 1 per input element (every call of a shared module counts);
+    * MaxPool3d: (prod(kernel_size) - 1) per output element, AvgPool3d: prod(kernel_size) per output element
+      (``kernel_size`` as the module stores it: an int 3 counts as 3, not 27, as their ``torch.prod`` does);
+    * Linear: 2 x in_features - 1 per output element (multiplies and adds counted separately, unlike convs);
+    * everything else (functional relu/pooling, cat, mean, channel shuffle, dropout): 0.
+    """
+    import math as _m
+
+    if version not in E3D_COUNTER_VERSIONS:
+        raise ValueError(f"version must be one of {E3D_COUNTER_VERSIONS}, got {version!r}")
+    total = [0]
+
+    def ks(m):
+        k = m.kernel_size
+        return _m.prod(k) if isinstance(k, (tuple, list)) else int(k)
+
+    def hook(m, inp, out):
+        x = inp[0]
+        if isinstance(m, nn.Conv3d):
+            d, h, w = out.shape[2:]
+            if version == "2019":
+                d, h, w = d // m.stride[0], h // m.stride[1], w // m.stride[2]
+            per = _m.prod(m.kernel_size) * m.in_channels // m.groups + (m.bias is not None)
+            total[0] += x.shape[0] * d * h * w * m.out_channels * per
+        elif isinstance(m, nn.BatchNorm3d):
+            total[0] += 2 * x.numel()
+        elif isinstance(m, nn.ReLU):
+            total[0] += x.numel()
+        elif isinstance(m, nn.MaxPool3d):
+            total[0] += (ks(m) - 1) * out.numel()
+        elif isinstance(m, nn.AvgPool3d):
+            total[0] += ks(m) * out.numel()
+        elif isinstance(m, nn.Linear):
+            total[0] += (2 * m.in_features - 1) * out.numel()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    was = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(shape, device=dev))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was)
+    del out
+    return int(total[0])
