@@ -15,22 +15,22 @@ LIB = "libfoo is a library for reading foo files quickly and safely."
 
 
 def _records():
-    recs = [
-        {"package": "libfoo1", "summary": "library for foo files", "long": LIB + "\n\nThis package holds the runtime."},
+    recs = [  # in replicate.debian's format (tags and section unused here)
+        {"package": "libfoo1", "summary": "library for foo files", "description": LIB + "\n\nThis package holds the runtime."},
         {"package": "libfoo-dev", "summary": "library for foo files - development files",
-         "long": LIB + "\n\nThis package holds the headers."},
+         "description": LIB + "\n\nThis package holds the headers."},
         {"package": "libfoo-doc", "summary": "library for foo files - documentation",
-         "long": LIB + "\n\nThis package holds the documentation."},
+         "description": LIB + "\n\nThis package holds the documentation."},
         {"package": "libfoo-dbg", "summary": "library for foo files - development files",
-         "long": LIB + "\n\nThis package holds the headers."},  # the -dev pair again: a duplicate
-        {"package": "tiny", "summary": "a tiny tool", "long": "Too short."},
-        {"package": "empty", "summary": "no long description", "long": ""},
+         "description": LIB + "\n\nThis package holds the headers."},  # the -dev pair again: a duplicate
+        {"package": "tiny", "summary": "a tiny tool", "description": "Too short."},
+        {"package": "empty", "summary": "no long description", "description": ""},
     ]
     for i in range(60):
         recs.append({"package": f"tool{i}", "summary": f"command-line tool number {i}",
-                     "long": f"Tool {i} converts between the formats number {i} and {i + 1} for everyday use, "
+                     "description": f"Tool {i} converts between the formats number {i} and {i + 1} for everyday use, "
                              f"with a small command-line interface."})
-    return recs
+    return [{"tags": [], "section": "misc", **r} for r in recs]
 
 
 def test_debian_pairs_deduplicate_filter_and_split_by_group():
@@ -51,7 +51,8 @@ def test_debian_pairs_deduplicate_filter_and_split_by_group():
 
 
 def test_debian_summaries_builder_writes_what_load_xsum_reads(tmp_path):
-    packages = tmp_path / "packages.jsonl.xz"
+    packages = tmp_path / "debian-packages" / "packages.jsonl.xz"
+    packages.parent.mkdir()
     with lzma.open(packages, "wt") as f:
         for r in _records():
             f.write(json.dumps(r) + "\n")

@@ -7,7 +7,6 @@ XSum (Narayan et al., 2018) has three splits of (document, summary, id): 204,045
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import lzma
 import random
@@ -135,58 +134,46 @@ DEBIAN_SHARES = (90, 5, 5)
 MIN_DOCUMENT_WORDS = 8
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
 def debian_pairs(records) -> tuple[dict[str, list[dict]], dict]:
-    """Document/summary pairs from Debian package records ({package, summary, long, ...}): the long description is
-    the document, the one-line summary (the short description) its summary, the package name its id.
+    """Document/summary pairs from the Debian package records of ``replicate.debian`` ({package, summary,
+    description, tags, section}): the long description is the document, the one-line summary (the short
+    description) its summary, the package name its id.
 
     - Dropped: records without a long description or with fewer than ``MIN_DOCUMENT_WORDS`` words in it.
-    - De-duplicated: one pair per (summary, document) after case and whitespace folding (many packages of one
-      source repeat both); the first package by name is kept.
-    - Split by group, deterministically: pairs whose documents open with the same first paragraph (a library's
-      -dev, -doc and runtime packages usually do) share a group, and a group goes whole to train, validation or
-      test by the sha256 of that paragraph (90 / 5 / 5), so no test document has a near copy in training.
+    - De-duplicated by document (``debian.dedupe``: case and white space folded, the first package by name kept).
+      Many packages of one source repeat a long description under different summaries ("... (development files)",
+      "... (documentation)"): the summary of such a document cannot be told from it, so one pair is kept.
+    - Split by group, deterministically (``debian.split_of``, 90 / 5 / 5 as XSum): pairs whose documents open with the
+      same first paragraph (a library's -dev, -doc and runtime packages usually do) share a group, and a group goes
+      whole to train, validation or test by the sha256 of that paragraph, so no test document has a near copy in
+      training.
 
     Returns (splits, counts): counts of what was read, dropped, kept and how many groups."""
-    seen, kept = set(), []
-    counts = {"records": 0, "no_long_description": 0, "too_short": 0, "duplicates": 0}
-    # in package-name order, so which of two duplicates is kept does not depend on the order of the lists
-    for r in sorted(records, key=lambda r: str(r.get("package", ""))):
-        counts["records"] += 1
-        doc, summ = (r.get("long") or "").strip(), (r.get("summary") or "").strip()
-        if not doc or not summ:
+    from replicate import debian
+
+    records = list(records)
+    counts = {"records": len(records), "no_long_description": 0, "too_short": 0}
+    usable = []
+    for r in records:
+        doc = (r.get("description") or "").strip()
+        if not doc or not (r.get("summary") or "").strip():
             counts["no_long_description"] += 1
-            continue
-        if len(doc.split()) < MIN_DOCUMENT_WORDS:
+        elif len(doc.split()) < MIN_DOCUMENT_WORDS:
             counts["too_short"] += 1
-            continue
-        key = (_norm(summ), _norm(doc))
-        if key in seen:
-            counts["duplicates"] += 1
-            continue
-        seen.add(key)
-        kept.append({"document": doc, "summary": summ, "id": str(r.get("package", len(kept)))})
+        else:
+            usable.append(r)
+    kept = debian.dedupe(usable)
+    counts["duplicates"] = len(usable) - len(kept)
+    shares = {s: v / sum(DEBIAN_SHARES) for s, v in zip(SPLITS, DEBIAN_SHARES)}
     splits: dict[str, list[dict]] = {s: [] for s in SPLITS}
     groups = set()
-    train_cut, val_cut = DEBIAN_SHARES[0], DEBIAN_SHARES[0] + DEBIAN_SHARES[1]
-    for rec in sorted(kept, key=lambda x: x["id"]):
-        group = _norm(re.split(r"\n\s*\n", rec["document"], maxsplit=1)[0])
+    for r in kept:  # in package-name order (dedupe sorts)
+        group = debian.first_paragraph(r)
         groups.add(group)
-        bucket = int(hashlib.sha256(group.encode()).hexdigest(), 16) % sum(DEBIAN_SHARES)
-        split = "train" if bucket < train_cut else "validation" if bucket < val_cut else "test"
-        splits[split].append(rec)
+        splits[debian.split_of(group, shares, salt="t5_xsum:")].append(
+            {"document": r["description"].strip(), "summary": r["summary"].strip(), "id": r["package"]})
     counts.update(kept=len(kept), groups=len(groups), **{s: len(v) for s, v in splits.items()})
     return splits, counts
-
-
-def read_jsonl_xz(path: Path):
-    with lzma.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
 
 
 def build_debian_summaries(src, folder: Path) -> None:
@@ -194,8 +181,11 @@ def build_debian_summaries(src, folder: Path) -> None:
     ``packages.jsonl.xz`` in the data cache, ``replicate data fetch debian-packages``) written as
     ``{train,validation,test}.jsonl.xz`` (document, summary, id), which ``load_xsum(data_dir)`` reads like a local
     XSum copy, and ``counts.json``: the counts and each file's sha256."""
-    packages = Path(src.options.get("packages") or require("debian-packages") / "packages.jsonl.xz")
-    splits, counts = debian_pairs(read_jsonl_xz(packages))
+    from replicate import debian
+
+    folder_in = Path(src.options["packages"]).parent if src.options.get("packages") else require("debian-packages")
+    packages = folder_in / debian.SNAPSHOT
+    splits, counts = debian_pairs(debian.load(folder_in, verify=not src.options.get("packages")))
     digests = {}
     for split, recs in splits.items():
         path = folder / f"{split}.jsonl.xz"

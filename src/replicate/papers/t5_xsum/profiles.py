@@ -160,17 +160,17 @@ GPU = Params(
     sweep_max_train_samples=2000, noise_strengths=(0.1, 0.3, 0.6), robust_samples=256, attention_samples=2,
 )
 
-#: Debian package descriptions, t5-small shapes from random init; sized to a few minutes on one H200 (eager: the
-#: minutes of compilation would not pay off over ~2,600 short steps)
+#: Debian package descriptions, t5-small shapes from random init; sized to about seven minutes on one H200 (eager:
+#: the minutes of compilation would not pay off over ~1,700 short steps)
 REAL = Params(
     device="auto", dataset_name="debian", max_train_samples=0, max_eval_samples=512, max_predict_samples=0,
     max_source_length=256, max_target_length=64, vocab_size=8000,
     d_model=512, d_ff=2048, num_layers=6, num_heads=8, d_kv=64,
-    learning_rate=1e-3, warmup_ratio=0.05, per_device_train_batch_size=128, num_train_epochs=5,
+    learning_rate=1e-3, warmup_ratio=0.05, per_device_train_batch_size=128, num_train_epochs=4,
     per_device_eval_batch_size=256, pad_to_multiple_of=64, max_new_tokens=20, long_max_new_tokens=48,
-    pretrain_learning_rate=1e-3, compare_pretrain_steps=1000,
+    pretrain_learning_rate=1e-3, compare_pretrain_steps=500,
     sweep_learning_rates=(5e-4, 2e-3), sweep_batch_sizes=(64, 128), sweep_num_train_epochs=1,
-    sweep_max_train_samples=20000, noise_strengths=(0.1, 0.3, 0.6), robust_samples=512, attention_samples=2,
+    sweep_max_train_samples=12000, noise_strengths=(0.1, 0.3, 0.6), robust_samples=512, attention_samples=2,
 )
 
 PAPER = Params(
