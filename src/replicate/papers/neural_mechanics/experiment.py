@@ -125,9 +125,9 @@ def run_gradient_flow(params, profile: str, ds=None) -> list[dict]:
 # ------------------------------------------------------------------------------------------------------------
 # Part 3: the modified equation of gradient descent
 
-#: The quadratic of Part 3: L(theta) = theta' A theta / 2 with A's eigenvalues 1 and 4 along rotated axes.
-QUADRATIC = {"eigenvalues": (1.0, 4.0), "angle": 0.5, "theta0": (1.0, 0.6), "time": 3.0,
-             "etas": (0.2, 0.1, 0.05, 0.025)}
+#: The quadratic of Part 3: L(theta) = theta' A theta / 2 with A's eigenvalues 1 and 3 along rotated axes.
+QUADRATIC = {"eigenvalues": (1.0, 3.0), "angle": 0.6, "theta0": (1.0, 0.8), "time": 3.0,
+             "etas": (0.25, 0.125, 0.0625, 0.03125)}
 
 
 def _quadratic_paths(q: dict, eta: float) -> dict:

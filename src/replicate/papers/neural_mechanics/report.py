@@ -97,6 +97,8 @@ def plot_modified_flow(rec: dict, profile: str | None = None):
               label="gradient flow")
     ax.loglog([float(e) for e in etas], [runs[e]["err_modified"] for e in etas], "o-", color="tab:red",
               label="modified flow")
+    ax.set_xticks([float(e) for e in etas], [f"{float(e):g}" for e in etas])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.set_xlabel("learning rate eta")
     ax.set_ylabel("max_k |theta_k - theta(k eta)|")
     ax.legend(fontsize=8)
