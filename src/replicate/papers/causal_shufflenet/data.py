@@ -365,11 +365,13 @@ def frame_stats(cache: FrameCache, rels) -> tuple[tuple[float, ...], tuple[float
 
 
 def _resize(clip: torch.Tensor, size: int) -> torch.Tensor:
-    """(L, h, w, 3) uint8 -> (3, L, size, size) float in 0..1."""
-    x = clip.permute(0, 3, 1, 2).float() / 255.0
+    """(L, h, w, 3) uint8 -> (3, L, size, size) uint8, antialiased bilinear. The resize runs on uint8 pixels in
+    channels-last layout (PyTorch's vectorised path, about 10x faster on a CPU core than resizing floats), so the
+    loader's workers do the least work and ship a quarter of the bytes; ``normalise`` makes floats on the device."""
+    x = clip.permute(0, 3, 1, 2)  # (L, 3, h, w), channels-last in memory
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return x.permute(1, 0, 2, 3)
+    return x.permute(1, 0, 2, 3).contiguous()
 
 
 def loop_pad(frames: np.ndarray, n: int) -> np.ndarray:
@@ -385,8 +387,8 @@ CORNER_SCALES = (1.0, 0.875, 0.75)
 
 class TrainClips(torch.utils.data.Dataset):
     """Random ``length``-frame clips (temporal crop, loop padding), one of four corner crops at a random scale of
-    the short side, scaled to ``size`` x ``size`` (Section 3.2). Returns float (3, length, size, size) in 0..1 and
-    the label; normalisation happens on the device (``normalise``)."""
+    the short side, scaled to ``size`` x ``size`` (Section 3.2). Returns uint8 (3, length, size, size) and
+    the label; as uint8 pixels: floats and normalisation are made on the device (``normalise``)."""
 
     def __init__(self, cache: FrameCache, entries, length: int, size: int, seed: int = 0):
         self.cache, self.entries, self.length, self.size = cache, list(entries), length, size
@@ -413,7 +415,7 @@ class TrainClips(torch.utils.data.Dataset):
 
 def test_video(cache: FrameCache, rel: str, size: int, T: int = 16) -> torch.Tensor:
     """A whole test video: centre crop of the short side scaled to ``size``, cut to a multiple of T frames
-    (non-overlapping subclips; loop padding if shorter than T). Returns (3, K*T, size, size) in 0..1."""
+    (non-overlapping subclips; loop padding if shorter than T). Returns (3, K*T, size, size) uint8."""
     frames = loop_pad(cache.get(rel), T)
     k = len(frames) // T
     h, w = frames.shape[1:3]
@@ -423,7 +425,10 @@ def test_video(cache: FrameCache, rel: str, size: int, T: int = 16) -> torch.Ten
 
 
 def normalise(x: torch.Tensor, mean, std) -> torch.Tensor:
-    """Zero mean, unit variance per channel, for (N, 3, L, H, W)."""
+    """Zero mean, unit variance per channel, for (N, 3, L, H, W); uint8 pixels are scaled to 0..1 first (mean and
+    std are on that scale)."""
+    if not x.is_floating_point():
+        x = x.float().div_(255.0)
     m = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1, 1)
     s = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1, 1)
     return (x - m) / s
