@@ -75,10 +75,13 @@ def run_train(params, profile: str, variant: str = "gudn", seed: int | None = No
 
 
 def run_all(params, profile: str, variants=None, seeds=None) -> dict[str, list[dict]]:
-    """Every variant x seed of the profile: {variant: [record per seed]}."""
-    out: dict[str, list[dict]] = {}
-    for v in variants or params.variants:
-        out[v] = [run_train(params, profile, variant=v, seed=s) for s in (seeds or params.seeds)]
+    """Every variant x seed of the profile: {variant: [record per seed]}. Seed by seed (every variant of the first
+    seed, then of the next), so a run cut off by a time limit leaves complete sets of variants to compare; a
+    second call re-uses the records made and goes on."""
+    out: dict[str, list[dict]] = {v: [] for v in variants or params.variants}
+    for s in seeds or params.seeds:
+        for v in out:
+            out[v].append(run_train(params, profile, variant=v, seed=s))
     return out
 
 
