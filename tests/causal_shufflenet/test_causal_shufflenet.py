@@ -379,6 +379,12 @@ def test_truncated_video_is_named_and_never_cached(tmp_path):
         got = cache.fill(root, ["A/v_A_g01_c01.avi", "A/v_A_g01_c02.avi"], on_broken="skip")
     assert got["broken"] == ["A/v_A_g01_c02.avi"] and got["decoded"] == 1
     assert cache.has("A/v_A_g01_c01.avi") and not cache.has("A/v_A_g01_c02.avi")
+    # decoding in worker processes: the same frames, the same refusal
+    par = D.FrameCache(tmp_path / "cache2")
+    with pytest.raises(D.BrokenVideo, match="v_A_g01_c02"):
+        par.fill(root, ["A/v_A_g01_c01.avi", "A/v_A_g01_c02.avi"], workers=2)
+    assert np.array_equal(par.get("A/v_A_g01_c01.avi"), cache.get("A/v_A_g01_c01.avi"))
+    assert not par.has("A/v_A_g01_c02.avi")
 
 
 # ------------------------------------------------------------------------------------------------ streaming step

@@ -161,8 +161,10 @@ def routes(quick: bool = False) -> Bench:
             r["causal train compiled (buffer carried)"] = train_step(("causal", "channels_last"),
                                                                      causal_fwd(("causal", "channels_last"), cc),
                                                                      xs["channels_last"])
-            r["shufflenet_0.5x train compiled"]()
-            r["causal train compiled (buffer carried)"]()
+            for _ in range(2):  # compile here, inside the try: first call without a buffer, then with one
+                r["shufflenet_0.5x train compiled"]()
+                r["causal train compiled (buffer carried)"]()
+            state.clear()
         except Exception as e:  # noqa: BLE001 - a compile failure is reported, the other routes still run
             r.pop("shufflenet_0.5x train compiled", None)
             r.pop("causal train compiled (buffer carried)", None)
@@ -199,7 +201,14 @@ def routes(quick: bool = False) -> Bench:
         mem = memory_vs_length(models[("causal", "eager")], lengths, shape1, device)
         out["streamed peak MiB by subclips"] = {r_["subclips"]: round(r_["streamed peak (MiB)"], 2) for r_ in mem}
         out.update(loader_idle_share(device, quick, size, blocks))
+        from .model import count_macs
         from .streaming import step_profile  # operators per call at full depth (counted on the CPU, 48x48)
+
+        for name, make in (("shufflenet_0.5x", lambda: ShuffleNet3D(101, 0.5, blocks=blocks)),
+                           ("causal", lambda: CausalShuffleNet(101, blocks=blocks)),
+                           ("causal, code's buffer", lambda: CausalShuffleNet(101, buffer_mode="code", blocks=blocks))):
+            with torch.device("meta"):  # the arithmetic each training route does per clip (forward)
+                out[f"MMACs per clip {name}"] = round(count_macs(make(), (1, 3, 16, size, size)) / 1e6, 1)
 
         for name, m in (("causal streamed subclip", CausalShuffleNet(101)),
                         ("shufflenet_0.5x forward", ShuffleNet3D(101, 0.5))):

@@ -270,27 +270,47 @@ class FrameCache:
     def get(self, rel: str) -> np.ndarray:
         return np.load(self.path(rel), mmap_mode="r")
 
-    def fill(self, video_root: Path, rels, short_side: int | None = None, on_broken: str = "error") -> dict:
-        """Decode every video not yet cached; return {'decoded': n, 'seconds': s, 'broken': [files]}. A broken
-        file (``BrokenVideo``) is never cached: with ``on_broken="error"`` it stops the run with its one line,
-        with ``"skip"`` it is logged as a warning, left out and listed under 'broken' (the record counts it)."""
+    def fill(self, video_root: Path, rels, short_side: int | None = None, on_broken: str = "error",
+             workers: int = 0) -> dict:
+        """Decode every video not yet cached, in ``workers`` processes (0 or 1: this one); return {'decoded': n,
+        'seconds': s, 'broken': [files]}. A broken file (``BrokenVideo``) is never cached: with
+        ``on_broken="error"`` it stops the run with its one line, with ``"skip"`` it is logged as a warning, left
+        out and listed under 'broken' (the record counts it)."""
         import time
         import warnings
 
         todo = [r for r in rels if not self.has(r)]
         broken = []
         t0 = time.perf_counter()
-        for rel in progress(todo, desc="decoding into the frame cache"):
-            try:
-                frames = decode_video(video_root / "UCF-101" / rel, short_side)
-            except BrokenVideo as e:
-                if on_broken != "skip":
-                    raise
-                warnings.warn(f"skipped: {e}", stacklevel=2)
-                broken.append(rel)
+        if workers > 1 and len(todo) > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(workers) as ex:  # each worker decodes and writes its own .npy files
+                errors = list(progress(ex.map(_decode_into, [(self.folder, video_root, r, short_side) for r in todo],
+                                              chunksize=4), total=len(todo), desc="decoding into the frame cache"))
+        else:
+            errors = [_decode_into((self.folder, video_root, r, short_side))
+                      for r in progress(todo, desc="decoding into the frame cache")]
+        for rel, err in zip(todo, errors):
+            if err is None:
                 continue
-            self.put(rel, frames)
-        return {"decoded": len(todo) - len(broken), "seconds": time.perf_counter() - t0, "broken": broken}
+            if on_broken != "skip":
+                raise BrokenVideo(err)
+            warnings.warn(f"skipped: {err}", stacklevel=2)
+            broken.append(rel)
+        return {"decoded": len(todo) - len(broken), "seconds": time.perf_counter() - t0, "broken": broken,
+                "workers": max(1, workers)}
+
+
+def _decode_into(job) -> str | None:
+    """Decode one video into the cache (run in a worker process); the BrokenVideo line, or None when cached."""
+    folder, video_root, rel, short_side = job
+    try:
+        frames = decode_video(Path(video_root) / "UCF-101" / rel, short_side)
+    except BrokenVideo as e:
+        return str(e)
+    FrameCache(folder).put(rel, frames)
+    return None
 
 
 def _unpack_split_zip(folder: Path) -> None:
@@ -340,7 +360,8 @@ def prepare(p) -> VideoSet:
         short = p.cache_short_side
         cache = FrameCache(base / f"frames-ucf101-{_key({'root': str(root), 'short': short})}")
     split = read_split(root, 1)
-    decode = cache.fill(root, [r for r, _ in split.train + split.test], short, on_broken=p.on_broken_video)
+    decode = cache.fill(root, [r for r, _ in split.train + split.test], short, on_broken=p.on_broken_video,
+                        workers=p.dataloader_num_workers)
     if decode["broken"]:  # left out of the run (on_broken_video="skip"): the record lists them
         bad = set(decode["broken"])
         split = Split(split.classes, tuple(e for e in split.train if e[0] not in bad),
