@@ -5,6 +5,7 @@ import torch
 
 from replicate.config import UsageError
 from replicate.papers.causal_shufflenet import data as D
+from replicate.papers.causal_shufflenet import experiment as E_exp
 from replicate.papers.causal_shufflenet import train as E
 from replicate.papers.causal_shufflenet.model import (CausalShuffleNet, MobileNet3D, ShuffleNet3D, build, channel_shuffle,
                                                       count_flops_e3d, count_macs, stream, subclips_of, table2_counts)
@@ -427,3 +428,14 @@ def test_generated_data_without_pyav(monkeypatch):
     vs = D.prepare(p)
     assert len(vs.train) and len(vs.test) and vs.decode["decoded"] == 0
     assert D.test_video(vs.cache, vs.test[0][0], p.size, p.T).shape[2:] == (40, 40)
+
+
+def test_resume_check_record(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLICATE_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("REPLICATE_DATA", str(tmp_path / "data"))
+    p = CHAPTER.resolve("smoke", {**TINY, "num_train_epochs": 1})
+    rec = E_exp.run_resume(p, "smoke")
+    m = rec["metrics"]
+    assert rec["config"]["params"]["num_train_epochs"] == 3  # the check's own small run
+    assert m["max_train_loss_diff"] < 1e-5 and m["top1_straight"] == m["top1_resumed"] and m["same_confusion"]
+    assert rec["curves"]["resumed"]["epoch"] == [1, 2, 3]

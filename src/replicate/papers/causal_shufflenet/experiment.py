@@ -7,6 +7,7 @@ parameters, ``extra`` and the chapter's code fingerprint):
 * ``run_counts(params, profile)``: Table 2's parameters, multiply-adds and FLOPs under the Efficient-3DCNNs counter
   (both its 2019 and its corrected 2021 version) at the reference configuration ``report.COUNTS_CONFIG``.
 * ``run_streaming(params, profile)``: causality, memory against the stream's length, per-subclip latency.
+* ``run_resume(params, profile)``: an interrupted training run resumed on this device ends as a straight one.
 
 One process trains (the models are small: one GPU is the paper's setting); the entry points are not marked
 ``distributed.entry``, so ``--nproc N`` does not split this chapter's training.
@@ -22,7 +23,7 @@ from .train import KINDS, fit
 
 CHAPTER = "causal_shufflenet"
 
-__all__ = ["KINDS", "run_train", "run_all", "run_counts", "run_streaming"]
+__all__ = ["KINDS", "run_train", "run_all", "run_counts", "run_streaming", "run_resume"]
 
 
 def run_train(params, profile: str, kind: str = "causal") -> dict:
@@ -64,3 +65,39 @@ def run_streaming(params, profile: str) -> dict:
     from .streaming import measure
 
     return record(CHAPTER, profile, "streaming", params, lambda: measure(params), seed=params.seed)
+
+
+def resume_params(params):
+    """The small run the resume check trains: the profile's model and data, at most 12 videos per class, 3
+    epochs, validated every epoch, cuDNN's autotuner off (so that both runs pick the same kernels)."""
+    from dataclasses import replace
+
+    return replace(params, videos_per_class=min(params.videos_per_class, 12), num_train_epochs=3, validate_every=1,
+                   cudnn_benchmark=False, torch_compile=False)
+
+
+def run_resume(params, profile: str) -> dict:
+    """The resume check on this device: train the baseline straight through; train it again, stopped after its
+    first epoch (the checkpoint left as an interruption leaves it); resume that run from the checkpoint in a fresh
+    model and optimiser (``replicate.train.resume``: load to the CPU, restore the CPU and CUDA RNG states); record
+    both runs' curves and final numbers and their largest difference. (The SIGKILL version is a test on the CPU.)"""
+    from .train import fit
+
+    p = resume_params(params)
+
+    def compute() -> dict:
+        vs = D.prepare(p)
+        straight = fit("baseline", p, vs, None)
+        ck = Checkpointer(paths.checkpoint_path(CHAPTER, profile, "resume-check"))
+        ck.clear()
+        if fit("baseline", p, vs, ck, stop_after=1) is not None:
+            raise RuntimeError("the interrupted run did not stop after its first epoch")
+        resumed = fit("baseline", p, vs, ck)
+        ck.clear()
+        diff = max(abs(a - b) for a, b in zip(straight["curves"]["train_loss"], resumed["curves"]["train_loss"]))
+        return {"metrics": {"max_train_loss_diff": diff, "top1_straight": straight["metrics"]["top1"],
+                            "top1_resumed": resumed["metrics"]["top1"],
+                            "same_confusion": straight["confusion"] == resumed["confusion"]},
+                "curves": {"straight": straight["curves"], "resumed": resumed["curves"]}}
+
+    return record(CHAPTER, profile, "resume", p, compute, seed=p.seed)
