@@ -363,7 +363,8 @@ class Workspace:
                 for meth in METHODS:
                     per[meth] = [MT.top1_accuracy(*MT.shifted(x[:, l], y[:, l], R_x[l], R_y[l], meth))
                                  for l in range(x.shape[1])]
-                    out[f"table2/{meth}/{lang}"] = per[meth][p.retrieval_layer]
+                    group = "table2" if lang in p.tatoeba_languages else "tatoeba_all"  # the rest: not Table 2's
+                    out[f"{group}/{meth}/{lang}"] = per[meth][p.retrieval_layer]
                 layers[lang] = per
             paper = [x for x in p.tatoeba_languages]
             for meth in METHODS:

@@ -16,6 +16,8 @@ CHAPTER = "mbert_lang"
 def compare(measured: dict, profile: str, prefix: str) -> pd.DataFrame:
     """reported.compare over the paper's numbers whose key starts with ``prefix`` and that we measured."""
     keys = [k for k in reported.load(CHAPTER) if k.startswith(prefix) and k in measured]
+    if not keys:
+        return pd.DataFrame(columns=["key", "paper", "ours"])
     df = reported.compare(CHAPTER, measured, profile, keys)
     df.insert(0, "key", [k[len(prefix):] for k in keys])
     return df.drop(columns=["quantity"])
@@ -74,7 +76,11 @@ def similarity_mds_figure(rec: dict, profile: str, layer: int):
                 annot=len(langs) <= 10, fmt=".2f")
     profile_title(axes[0], f"cos(R_L1, R_L2), layer {layer}", profile)
     D = np.clip(1 - S, 0, None)
-    xy = MDS(n_components=2, dissimilarity="precomputed", random_state=0, n_init=4).fit_transform(D)
+    import warnings
+
+    with warnings.catch_warnings():  # scikit-learn 1.8 announces renamed arguments; these still mean the same
+        warnings.simplefilter("ignore", FutureWarning)
+        xy = MDS(n_components=2, dissimilarity="precomputed", random_state=0, n_init=4).fit_transform(D)
     axes[1].scatter(xy[:, 0], xy[:, 1])
     for (a, b), lab in zip(xy, labels):
         axes[1].annotate(lab, (a, b), fontsize=8)
