@@ -63,7 +63,6 @@ def similarity_mds_figure(rec: dict, profile: str, layer: int):
     """(a) cosine similarity of the language means at ``layer`` with language names; (b) a 2-D metric MDS
     (scikit-learn) of the same means (distances 1 - cosine)."""
     import seaborn as sns
-    from sklearn.manifold import MDS
 
     means = {k: np.asarray(v) for k, v in rec["means"].items()}
     langs = list(means)
@@ -78,14 +77,23 @@ def similarity_mds_figure(rec: dict, profile: str, layer: int):
     D = np.clip(1 - S, 0, None)
     import warnings
 
-    with warnings.catch_warnings():  # scikit-learn 1.8 announces renamed arguments; these still mean the same
-        warnings.simplefilter("ignore", FutureWarning)
-        xy = MDS(n_components=2, dissimilarity="precomputed", random_state=0, n_init=4).fit_transform(D)
+    try:
+        from sklearn.manifold import MDS
+
+        with warnings.catch_warnings():  # scikit-learn 1.8 announces renamed arguments; these still mean the same
+            warnings.simplefilter("ignore", FutureWarning)
+            xy = MDS(n_components=2, dissimilarity="precomputed", random_state=0, n_init=4).fit_transform(D)
+        kind = "metric MDS"
+    except ImportError:  # an image without scikit-learn: classical (Torgerson) MDS of the same distances
+        J = np.eye(len(D)) - 1.0 / len(D)
+        w, v = np.linalg.eigh(-0.5 * J @ (D ** 2) @ J)
+        xy = v[:, -2:] * np.sqrt(np.clip(w[-2:], 0, None))
+        kind = "classical MDS"
     axes[1].scatter(xy[:, 0], xy[:, 1])
     for (a, b), lab in zip(xy, labels):
         axes[1].annotate(lab, (a, b), fontsize=8)
     axes[1].set(xticks=[], yticks=[])
-    profile_title(axes[1], f"MDS of the language means, layer {layer}", profile)
+    profile_title(axes[1], f"{kind} of the language means, layer {layer}", profile)
     fig.tight_layout()
     return fig
 
