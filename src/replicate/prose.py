@@ -49,7 +49,7 @@ def _nm_slice(chapter: str) -> tuple[dict, str, float] | None:
 
 WORKLOADS: dict[str, Workload] = {
     "neural_mechanics": Workload(
-        "VGG-16 on Tiny ImageNet, 12 SGD runs x 39,100 steps (the talk's sweep), batch 256", 12 * 39_100,
+        "VGG-16 on Tiny ImageNet, 14 SGD runs x 39,100 steps (the talk's sweep, lambda = 0 included), batch 256", 14 * 39_100,
         lambda rec: None, "training only"),
     "gudn": Workload(
         "Eurlex-4K, 5 runs (BERT, +GUD-F, +GUD-L, GUDN, one-hot) x 40 epochs x 15,539 training texts (Table 1)",
