@@ -158,7 +158,12 @@ def _executed(tmp_path) -> Path:
                     nbformat.v4.new_output("display_data", data={"image/png": "iVBOR", "text/plain": "<Figure size 640x480>"})]
     value = nbformat.v4.new_code_cell("x")
     value.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "Text is not a plot"}, execution_count=2)]
-    nb.cells = [nbformat.v4.new_markdown_cell("# t"), source_params, injected, warn, log, mixed, short, plot, value]
+    twice = nbformat.v4.new_code_cell("display(df); df")
+    frame = {"text/html": "<table><tr><td>1</td></tr></table>", "text/plain": "   a\n0  1"}
+    twice.outputs = [nbformat.v4.new_output("display_data", data=dict(frame)),
+                     nbformat.v4.new_output("execute_result", data=dict(frame), execution_count=3)]
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), source_params, injected, warn, log, mixed, short, plot, value,
+                twice]
     p = tmp_path / "nb.ipynb"
     nbformat.write(nb, p)
     return p
@@ -184,6 +189,7 @@ def test_tidy_hides_parameters_stderr_and_logs_and_scrubs_paths(tmp_path):
     # a matplotlib repr as the cell's value is dropped, the figure and other values stay
     assert [o["output_type"] for o in nb.cells[7].outputs] == ["display_data"]
     assert nb.cells[8].outputs[0]["data"]["text/plain"] == "Text is not a plot"
+    assert [o["output_type"] for o in nb.cells[9].outputs] == ["display_data"]  # displayed, then returned: once
     # tidying twice changes nothing
     before = p.read_text()
     present.tidy(p)

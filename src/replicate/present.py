@@ -10,6 +10,7 @@ while the notebook keeps what it ran:
 - a long run of printed lines (a training log) is collapsed: a cell that only prints is tagged ``hide-output``
   (the book's "show output" toggle); in a cell that also shows a table or a figure the log becomes a collapsed
   ``<details>`` block in place (its text stays the output's text/plain);
+- a cell's value that the cell has displayed already (``display(df)`` then ``df``) is shown once;
 - a matplotlib object's plain repr left as a cell's value (``Text(0.5, 1.0, '...')``) is dropped;
 - absolute paths of the machine that built the book are replaced in every text output: the project folder by
   ``<project>``, installed packages by ``<site-packages>``, the Python installation by ``<python>``, the data
@@ -137,6 +138,9 @@ def tidy_notebook(nb, pairs: list[tuple[str, str]] | None = None):
         if cell.get("cell_type") != "code":
             continue
         outputs = [o for o in cell.get("outputs", []) if not _mpl_repr(o)]
+        shown = [o.get("data") for o in outputs if o.get("output_type") == "display_data"]
+        # a value displayed and then returned as the cell's value (display(df); df): shown once
+        outputs = [o for o in outputs if not (o.get("output_type") == "execute_result" and o.get("data") in shown)]
         cell["outputs"] = outputs
         for out in outputs:
             kind = out.get("output_type")
