@@ -222,7 +222,7 @@ def test_training_loss_decreases():
     opt = torch.optim.SGD(m.parameters(), lr=0.02, momentum=0.9)
     losses = []
     for _ in range(8):
-        loss = E.train_loss("causal", m, x, y, 16)
+        loss = E.train_loss("causal", E.TrainForward("causal", m, 16), x, y, 16)
         opt.zero_grad(); loss.backward(); opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
@@ -439,3 +439,16 @@ def test_resume_check_record(tmp_path, monkeypatch):
     assert rec["config"]["params"]["num_train_epochs"] == 3  # the check's own small run
     assert m["max_train_loss_diff"] < 1e-5 and m["top1_straight"] == m["top1_resumed"] and m["same_confusion"]
     assert rec["curves"]["resumed"]["epoch"] == [1, 2, 3]
+
+
+def test_bench_compiled_routes_trace_on_the_cpu():
+    """The torch.compile routes (dynamo's trace, backend "eager" on the CPU): they failed on the H200 with
+    "TypeError: CausalShuffleNet does not support len()", from ``net or model`` on a compiled module (bool() falls
+    back to OptimizedModule.__len__, which raises for a module that is not a container)."""
+    from replicate.papers.causal_shufflenet.bench import routes
+
+    b = routes(quick=True, compile_backend="eager")
+    assert "torch.compile failed" not in b.notes
+    for name in ("shufflenet_0.5x train compiled", "causal train compiled (buffer carried)"):
+        loss = b.routes[name]()
+        assert torch.isfinite(loss)

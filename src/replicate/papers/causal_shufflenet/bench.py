@@ -89,7 +89,9 @@ def _step(model, opt, x, y, device):
     return loss
 
 
-def routes(quick: bool = False) -> Bench:
+def routes(quick: bool = False, compile_backend: str | None = None) -> Bench:
+    """The bench's routes; ``compile_backend`` (e.g. "eager": dynamo's trace without code generation, seconds on
+    the CPU) also runs the torch.compile routes off the GPU (a test), where they are GPU-only by default."""
     device = pick_device("auto")
     cuda = device.type == "cuda" and not quick
     if device.type == "cuda":
@@ -129,7 +131,8 @@ def routes(quick: bool = False) -> Bench:
 
     def causal_fwd(key, net=None):
         def f(inp):  # one subclip with the buffer carried from the previous call (detached between steps)
-            out, s = (net or models[key])(inp, state.get(key))
+            out, s = (models[key] if net is None else net)(inp, state.get(key))  # not `net or`: a compiled
+            # module has a __len__ that raises for a non-container (bool() of it failed on the H200)
             state[key] = s.detach()
             return out
         return f
@@ -153,10 +156,11 @@ def routes(quick: bool = False) -> Bench:
                                                                causal_fwd(("causal_code", "channels_last")),
                                                                xs["channels_last"])
     notes = ["clip = one 16-frame subclip; causal training carries its buffer between calls"]
-    if cuda:
+    if cuda or compile_backend:
         try:
-            cb = torch.compile(models[("shufflenet_0.5x", "channels_last")])
-            cc = torch.compile(models[("causal", "channels_last")])
+            backend = compile_backend or "inductor"
+            cb = torch.compile(models[("shufflenet_0.5x", "channels_last")], backend=backend)
+            cc = torch.compile(models[("causal", "channels_last")], backend=backend)
             r["shufflenet_0.5x train compiled"] = train_step(("shufflenet_0.5x", "channels_last"), cb, xs["channels_last"])
             r["causal train compiled (buffer carried)"] = train_step(("causal", "channels_last"),
                                                                      causal_fwd(("causal", "channels_last"), cc),

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from replicate import paths
+from replicate import distributed, paths
 from replicate.data import require
 from replicate.train import progress
 
@@ -302,6 +302,24 @@ class FrameCache:
                 "workers": max(1, workers)}
 
 
+def fill_sharded(cache: FrameCache, root: Path, rels, short_side, on_broken: str, workers: int) -> dict:
+    """``cache.fill`` split across the ranks of torch.distributed: rank r decodes every world-th video not yet
+    cached (each in its own ``workers`` processes), then all wait at a barrier and see the full cache; the
+    returned summary is the ranks' together (decoded counts and broken files summed, seconds the slowest rank's).
+    One process: ``cache.fill`` itself."""
+    rank, world = distributed.rank(), distributed.world_size()
+    if world == 1:
+        return cache.fill(root, rels, short_side, on_broken=on_broken, workers=workers)
+    import torch.distributed as dist
+
+    todo = [r for r in rels if not cache.has(r)]
+    mine = cache.fill(root, todo[rank::world], short_side, on_broken=on_broken, workers=workers)
+    parts = [None] * world
+    dist.all_gather_object(parts, mine)
+    return {"decoded": sum(d["decoded"] for d in parts), "seconds": max(d["seconds"] for d in parts),
+            "broken": sorted(b for d in parts for b in d["broken"]), "workers": mine["workers"], "ranks": world}
+
+
 def _decode_into(job) -> str | None:
     """Decode one video into the cache (run in a worker process); the BrokenVideo line, or None when cached."""
     folder, video_root, rel, short_side = job
@@ -350,7 +368,7 @@ def prepare(p) -> VideoSet:
         cfg = dict(n=p.num_classes, v=p.videos_per_class, s=p.video_size, T=p.T, seed=p.seed, avi=p.write_videos)
         root = Path(p.data_dir) if p.data_dir else base / f"generated-{_key(cfg)}"
         cache = FrameCache(base / f"frames-{_key({**cfg, 'root': str(root)})}")
-        if p.data_dir is None:
+        if p.data_dir is None and distributed.rank() == 0:  # one writer; the other ranks wait at the barrier
             generate_ucf_layout(root, p.num_classes, p.videos_per_class, p.video_size, T=p.T, seed=p.seed,
                                 write_videos=p.write_videos, cache=cache)
         short = None
@@ -359,9 +377,10 @@ def prepare(p) -> VideoSet:
         root = require("ucf101", p.data_dir)
         short = p.cache_short_side
         cache = FrameCache(base / f"frames-ucf101-{_key({'root': str(root), 'short': short})}")
+    distributed.barrier()
     split = read_split(root, 1)
-    decode = cache.fill(root, [r for r, _ in split.train + split.test], short, on_broken=p.on_broken_video,
-                        workers=p.dataloader_num_workers)
+    decode = fill_sharded(cache, root, [r for r, _ in split.train + split.test], short, p.on_broken_video,
+                          p.dataloader_num_workers)
     if decode["broken"]:  # left out of the run (on_broken_video="skip"): the record lists them
         bad = set(decode["broken"])
         split = Split(split.classes, tuple(e for e in split.train if e[0] not in bad),
@@ -418,11 +437,18 @@ class TrainClips(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.entries)
 
-    def __getitem__(self, i):
+    def __getitem__(self, key):
+        # key: an index (the crop drawn from torch's RNG) or (index, epoch seed) as the training loop's sampler
+        # gives it: the crop then depends on the clip and the epoch only, not on the rank or loader worker that
+        # loads it (so N processes see the crops of one process); the seed comes from the loop's generator, which
+        # a resumed run restores
+        if isinstance(key, (tuple, list)):
+            i, seed = int(key[0]), int(key[1])
+            rng = np.random.default_rng((seed, i))
+        else:
+            i = int(key)
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
         rel, label = self.entries[i]
-        # drawn from torch's RNG: seeded by the run (in loader workers, per worker from the loader's generator), so
-        # crops are reproducible and a resumed run continues the same random sequence
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
         frames = loop_pad(self.cache.get(rel), self.length)
         t0 = int(rng.integers(0, len(frames) - self.length + 1))
         h, w = frames.shape[1:3]

@@ -9,12 +9,14 @@ parameters, ``extra`` and the chapter's code fingerprint):
 * ``run_streaming(params, profile)``: causality, memory against the stream's length, per-subclip latency.
 * ``run_resume(params, profile)``: an interrupted training run resumed on this device ends as a straight one.
 
-One process trains (the models are small: one GPU is the paper's setting); the entry points are not marked
-``distributed.entry``, so ``--nproc N`` does not split this chapter's training.
+``run_train`` is marked ``distributed.entry``: with ``replicate run causal_shufflenet --nproc N`` it trains on N
+processes under torchrun (DDP; ``per_device_train_batch_size`` clips per process, so the global batch is N times
+it; the frame cache decoded in N shares; evaluation sharded and summed; rank 0 writes checkpoints and the record;
+on GPUs BatchNorm is SyncBatchNorm, statistics over the global batch). The other entry points run on one process.
 """
 from __future__ import annotations
 
-from replicate import paths
+from replicate import distributed, paths
 from replicate.results import config_key, record
 from replicate.train import Checkpointer
 
@@ -26,6 +28,7 @@ CHAPTER = "causal_shufflenet"
 __all__ = ["KINDS", "run_train", "run_all", "run_counts", "run_streaming", "run_resume"]
 
 
+@distributed.entry(CHAPTER)
 def run_train(params, profile: str, kind: str = "causal") -> dict:
     """The record of training ``kind`` ('causal' or 'baseline') under ``params`` (re-used when its key exists).
     An interrupted run resumes from its checkpoint (``replicate.paths.checkpoint_path``)."""
@@ -37,7 +40,8 @@ def run_train(params, profile: str, kind: str = "causal") -> dict:
         name = config_key(f"train-{kind}", {"params": params, "extra": extra})[:16]
         ck = Checkpointer(paths.checkpoint_path(CHAPTER, profile, f"train-{kind}-{name}"))
         out = fit(kind, params, D.prepare(params), ck)
-        ck.clear()
+        if distributed.rank() == 0:
+            ck.clear()
         return out
 
     return record(CHAPTER, profile, f"train-{kind}", params, compute, extra=extra, seed=params.seed)
@@ -45,7 +49,7 @@ def run_train(params, profile: str, kind: str = "causal") -> dict:
 
 def run_all(params, profile: str) -> dict[str, dict]:
     """{kind: record} for the causal model and the baseline."""
-    return {k: run_train(params, profile, k) for k in KINDS}
+    return {k: run_train(params, profile, kind=k) for k in KINDS}
 
 
 def run_counts(params, profile: str) -> dict:

@@ -52,7 +52,7 @@ class Params:
                                          "the record holds both, this picks the headline", paper="centre",
                                source="Efficient-3DCNNs test protocol")
     num_train_epochs: int = param(3, "training epochs", paper=100, source=SRC)
-    per_device_train_batch_size: int = param(16, "training clips per step", paper=16, source=SRC)
+    per_device_train_batch_size: int = param(16, "training clips per step and process (under --nproc N the global batch is N times it)", paper=16, source=SRC)
     per_device_eval_batch_size: int = param(16, "videos per evaluation batch (grouped by length)")
     learning_rate: float = param(0.1, "SGD learning rate", paper=0.1, source=SRC)
     momentum: float = param(0.9, "SGD momentum", paper=0.9, source=SRC)

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from replicate.train import Checkpointer, autocast, pick_device, progress, resolve_precision, resume, \
-    seed_everything, set_threads, snapshot
+from replicate import distributed
+from replicate.train import Checkpointer, autocast, progress, resolve_precision, resume, seed_everything, \
+    set_threads, snapshot
 
 from . import data as D
 from .data import MIRRORED_PAIRS
@@ -95,12 +96,27 @@ def make_model(kind: str, p, num_classes: int) -> torch.nn.Module:
     return build(p.baseline, num_classes)
 
 
-def train_loss(kind: str, model, x, y, T: int) -> torch.Tensor:
+class TrainForward(torch.nn.Module):
+    """The training forward pass as a module's ``forward`` (what DDP and torch.compile wrap): the causal model's
+    ``forward_clip`` (the logits after every subclip, the buffer carried) or the baseline on a T-frame window."""
+
+    def __init__(self, kind: str, model: torch.nn.Module, T: int):
+        super().__init__()
+        self.kind, self.model, self.T = kind, model, T
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "causal":
+            return self.model.forward_clip(x, self.T)  # (K, N, C)
+        return self.model(x)
+
+
+def train_loss(kind: str, forward, x, y, T: int, start: int = 0) -> torch.Tensor:
+    """The mean cross-entropy of ``forward`` (a ``TrainForward``) on a batch; the baseline sees the T-frame window
+    from frame ``start`` (drawn by the caller, the same on every rank)."""
     if kind == "causal":
-        logits = model.forward_clip(x, T)  # (K, N, C): the prediction after every subclip
+        logits = forward(x)  # (K, N, C): the prediction after every subclip
         return F.cross_entropy(logits.flatten(0, 1).float(), y.repeat(logits.shape[0]))
-    s = int(torch.randint(0, x.shape[2] - T + 1, ()).item())  # a random T-frame window
-    return F.cross_entropy(model(x[:, :, s:s + T]).float(), y)
+    return F.cross_entropy(forward(x[:, :, start:start + T]).float(), y)
 
 
 def speed_settings(p, device: torch.device) -> None:
@@ -120,11 +136,16 @@ def predict(kind: str, model, vs: D.VideoSet, entries, p, device, how: str = "st
     """Video-level class probabilities (N, C) and labels for ``entries``; videos are batched by their number of
     subclips. Causal (``how`` ignored): streamed, the prediction after the last subclip. Baseline: ``how`` =
     "centre" (the centre T frames) or "mean" (mean softmax over the non-overlapping T-frame clips); "both" returns
-    {"centre": probs, "mean": probs}."""
+    {"centre": probs, "mean": probs}. Under torch.distributed every rank scores every world-th video and the rows
+    are summed over the ranks (each row is non-zero on one rank only), so every rank returns all of them, the
+    numbers of one process (in eval mode a video's output does not depend on its batch-mates)."""
     model.eval()
     T = p.T
+    rank, world = distributed.rank(), distributed.world_size()
     groups = defaultdict(list)
     for i, (rel, label) in enumerate(entries):
+        if i % world != rank:
+            continue
         v = D.test_video(vs.cache, rel, p.size, T)
         groups[v.shape[1] // T].append((i, v, label))
     hows = ("centre", "mean") if how == "both" else (how,)
@@ -150,10 +171,48 @@ def predict(kind: str, model, vs: D.VideoSet, entries, p, device, how: str = "st
             for h, out in outs.items():
                 for (i, _, _), pr in zip(chunk, out.cpu().numpy()):
                     probs[h][i] = pr
+    if world > 1:
+        import torch.distributed as dist
+
+        for h in hows:
+            t = torch.from_numpy(probs[h]).to(device)
+            dist.all_reduce(t)
+            probs[h] = t.cpu().numpy()
     return (probs if how == "both" else probs[how]), labels
 
 
 # ------------------------------------------------------------------------------------------------ training
+class EpochSampler(torch.utils.data.Sampler):
+    """The loader's sampler: the (index, crop seed) pairs of this rank in this epoch, set by ``fit`` before each
+    epoch (kept by persistent loader workers, since sampling happens in the main process)."""
+
+    def __init__(self):
+        self.items: list[tuple[int, int]] = []
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self):
+        return len(self.items)
+
+
+def epoch_items(n: int, per_rank: int, g: torch.Generator, rank: int | None = None,
+                world: int | None = None) -> list[tuple[int, int]]:
+    """This rank's (clip index, crop seed) pairs for one epoch: a permutation of the n training clips drawn from
+    ``g`` (the same on every rank) cut to whole global batches (per_rank x world; one padded batch when there are
+    fewer clips), sharded with ``distributed.shard`` so every rank takes the same number of steps. Step s of the
+    ranks together holds the clips of step s of one process at the same global batch; a clip's random crop is
+    drawn from its own seed (``TrainClips``), so it does not depend on which rank loads it."""
+    world = distributed.world_size() if world is None else world
+    rank = distributed.rank() if rank is None else rank
+    perm = torch.randperm(n, generator=g).numpy()
+    seed = int(torch.randint(0, 2**62, (), generator=g).item())
+    G = per_rank * world
+    steps = max(1, n // G) if n > per_rank else 1
+    mine = distributed.shard(perm[:steps * G], rank, world)
+    return [(int(i), seed) for i in mine[:steps * per_rank]]
+
+
 def fit(kind: str, p, vs: D.VideoSet, ck: Checkpointer | None = None, stop_after: int | None = None) -> dict | None:
     """Train ``kind`` ('causal' or 'baseline') with the paper's optimiser and schedule; return the record body.
 
@@ -164,21 +223,26 @@ def fit(kind: str, p, vs: D.VideoSet, ck: Checkpointer | None = None, stop_after
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
     ck = ck or Checkpointer(None)
-    device = pick_device(p.device)
+    device, rank, world = distributed.setup(p.device)
     if device.type == "cpu":
         set_threads(p.cpu_threads)
     speed_settings(p, device)
     g = seed_everything(p.seed)
     C = len(vs.split.classes)
     model = make_model(kind, p, C).to(device)
+    if world > 1 and device.type == "cuda":
+        # BatchNorm's statistics over the global batch (all ranks), as one process at that batch computes them;
+        # torch's SyncBatchNorm is GPU-only, so on the CPU (gloo) each rank normalises by its own clips' statistics
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if p.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last_3d)
     opt = torch.optim.SGD(model.parameters(), lr=p.learning_rate, momentum=p.momentum, weight_decay=p.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=p.plateau_patience)
-    bs = p.per_device_train_batch_size
+    bs = p.per_device_train_batch_size  # per process: the global batch is bs x world
     ds = D.TrainClips(vs.cache, vs.train, p.train_subclips * p.T, p.size, p.seed)  # baseline: a T-window of it
-    dl = torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=True, generator=g, drop_last=len(ds) > bs,
-                                     num_workers=p.dataloader_num_workers, pin_memory=device.type == "cuda",
+    sampler = EpochSampler()
+    dl = torch.utils.data.DataLoader(ds, batch_size=bs, sampler=sampler, num_workers=p.dataloader_num_workers,
+                                     pin_memory=device.type == "cuda",
                                      persistent_workers=p.dataloader_num_workers > 0)
     curves = {"epoch": [], "train_loss": [], "val_loss": [], "val_acc": [], "lr": []}
     timing = {"data_wait_s": 0.0, "step_s": 0.0, "eval_s": 0.0}
@@ -188,21 +252,27 @@ def fit(kind: str, p, vs: D.VideoSet, ck: Checkpointer | None = None, stop_after
         curves, timing, start = state["curves"], state["timing"], state["epoch"]
         g.set_state(state["loader_rng"])
         print(f"resumed {kind} from epoch {start}")
-    step_model = torch.compile(model) if p.torch_compile else model
+    if world > 1:  # dropout: each rank its own masks (the same seed on every rank would give clip j of every
+        # rank's batch the same mask); crops and the baseline's window come from ``g``, the same on every rank
+        torch.manual_seed(p.seed + 1_000_003 * (rank + 1) + start)
+    forward = distributed.wrap(TrainForward(kind, model, p.T), device)
+    step_forward = torch.compile(forward) if p.torch_compile else forward
     sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
-    bar = progress(range(start, p.num_train_epochs), desc=f"train {kind}")
+    bar = progress(range(start, p.num_train_epochs), desc=f"train {kind}", **({"disable": True} if rank else {}))
     for epoch in bar:
         model.train()
+        sampler.items = epoch_items(len(ds), bs, g)
         losses = []
         t = time.perf_counter()
         for x, y in dl:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             x = to_memory_format(D.normalise(x, vs.mean, vs.std), p, device)
+            window = int(torch.randint(0, x.shape[2] - p.T + 1, (), generator=g).item())  # baseline's window
             sync()
             t1 = time.perf_counter()
             timing["data_wait_s"] += t1 - t
             with autocast(device, p.precision):
-                loss = train_loss(kind, step_model, x, y, p.T)
+                loss = train_loss(kind, step_forward, x, y, p.T, window)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -220,13 +290,15 @@ def fit(kind: str, p, vs: D.VideoSet, ck: Checkpointer | None = None, stop_after
             val_acc = 100 * topk_accuracy(probs, labels, 1)
             sched.step(val_loss)
         curves["epoch"].append(epoch + 1)
-        curves["train_loss"].append(float(torch.stack(losses).mean()))
+        curves["train_loss"].append(distributed.mean(float(torch.stack(losses).mean()), device))
         curves["val_loss"].append(val_loss)
         curves["val_acc"].append(val_acc)
         curves["lr"].append(opt.param_groups[0]["lr"])
         bar.set_postfix(loss=curves["train_loss"][-1], val_acc=val_acc)
-        ck.save(snapshot(model=model, optimizer=opt, scheduler=sched, epoch=epoch + 1, curves=curves,
-                         timing=timing, loader_rng=g.get_state()), force=True)
+        if rank == 0:  # one checkpoint (every rank holds the same model); the others wait until it is written
+            ck.save(snapshot(model=model, optimizer=opt, scheduler=sched, epoch=epoch + 1, curves=curves,
+                             timing=timing, loader_rng=g.get_state()), force=True)
+        distributed.barrier()
         if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < p.num_train_epochs:
             return None
     if kind == "causal":
