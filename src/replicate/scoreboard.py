@@ -30,7 +30,7 @@ import yaml
 
 from . import chapters, paths, reported
 
-PREFERENCE = ("paper", "gpu", "smoke")
+PREFERENCE = ("paper", "real", "gpu", "smoke")
 VERDICTS = ("supported", "contradicted", "cannot speak")
 
 
