@@ -224,6 +224,11 @@ def fit(kind: str, p, vs: D.VideoSet, ck: Checkpointer | None = None, stop_after
         raise ValueError(f"kind must be one of {KINDS}")
     ck = ck or Checkpointer(None)
     device, rank, world = distributed.setup(p.device)
+    if world > 1 and kind == "causal" and p.train_subclips < 2:
+        from replicate.config import UsageError
+
+        raise UsageError("under --nproc N > 1 the causal model trains on train_subclips >= 2: with one subclip the "
+                         "buffer's conv gets no gradient, which DDP does not allow; set train_subclips=2 (the default)")
     if device.type == "cpu":
         set_threads(p.cpu_threads)
     speed_settings(p, device)
