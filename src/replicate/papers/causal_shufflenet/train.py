@@ -11,6 +11,12 @@ The baseline (3D-ShuffleNetV1) trains on random T-frame windows. It is scored tw
 ``centre`` (the Efficient-3DCNNs test protocol: the centre T frames of the video, of its first K*T frames here)
 and ``mean`` (the softmax averaged over the video's non-overlapping T-frame clips); ``baseline_eval`` picks the
 headline ``top1`` / ``top5``.
+
+Under torch.distributed (``replicate run causal_shufflenet --nproc N``): the training forward is wrapped in DDP
+(``TrainForward``; SyncBatchNorm on GPUs, per-rank BatchNorm statistics on the CPU, where torch has no
+SyncBatchNorm), each epoch's clips are sharded (``epoch_items``: ``per_device_train_batch_size`` per rank, the global
+batch N times it, every rank the same number of steps), evaluation is sharded and summed (``predict``) and rank 0
+writes the checkpoints.
 """
 from __future__ import annotations
 
