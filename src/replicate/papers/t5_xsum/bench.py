@@ -290,7 +290,8 @@ def routes(quick: bool = False) -> Bench:
 
 
 def bench_summary():
-    """The committed bench records (GPU), or one line saying there are none yet; returns a DataFrame or None."""
+    """Show the newest committed bench record (GPU), or one line saying there is none yet; returns None (a
+    returned table would be displayed a second time as the cell's value)."""
     from IPython.display import Markdown, display
 
     from replicate import bench
@@ -309,9 +310,10 @@ def bench_summary():
         # model FLOPs of a sample (counted on our bucketed batches) x samples/s over the GPU's dense bf16 peak
         df["TFLOP/s (model)"] = [c["flops_per_sample"] * v / 1e12 for v in b["throughput"].values()]
         df["share of bf16 peak"] = [c["flops_per_sample"] * v / c["peak_flops"] for v in b["throughput"].values()]
-    display(Markdown(f"**Fine-tuning throughput, t5-small shapes, batch 16; goal: ours >= 3x the reference** "
-                     f"({provenance(rec)})"))
-    display(df)
+    from replicate.notebook import table
+
+    table(df, "Fine-tuning throughput, t5-small shapes, batch 16; goal: ours >= 3x the reference", "bench",
+          floatfmt="{:.3g}", note=provenance(rec))
     c = b.get("check", {})
     if c:
         g = c["generation_samples_per_s"]
@@ -334,4 +336,4 @@ def bench_summary():
                 f"Share of peak: {c['flops_per_sample'] / 1e9:.1f} GFLOP per training sample (forward + backward, "
                 f"counted by `torch.utils.flop_counter` on our length-bucketed batches) times samples/s, over "
                 f"{c['peak_flops'] / 1e12:.0f} TFLOP/s (dense bf16 peak of an H100/H200)."))
-    return df
+    return None
