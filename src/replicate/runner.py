@@ -82,15 +82,23 @@ def forced(force: bool):
         return
     import datetime
 
-    saved = os.environ.get("REPLICATE_FORCE")
-    os.environ["REPLICATE_FORCE"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    with environ(REPLICATE_FORCE=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")):
+        yield
+
+
+@contextmanager
+def environ(**values: str):
+    """Environment variables set for the kernels started inside the block, restored after it."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop("REPLICATE_FORCE", None)
-        else:
-            os.environ["REPLICATE_FORCE"] = saved
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @contextmanager
@@ -143,15 +151,8 @@ def processes(n: int):
     """``replicate run --nproc N``: the kernels' experiment entry points train on N processes (torchrun)."""
     if n < 1:
         raise UsageError(f"--nproc must be at least 1, got {n}")
-    saved = os.environ.get("REPLICATE_NPROC")
-    os.environ["REPLICATE_NPROC"] = str(n)
-    try:
+    with environ(REPLICATE_NPROC=str(n)):
         yield
-    finally:
-        if saved is None:
-            os.environ.pop("REPLICATE_NPROC", None)
-        else:
-            os.environ["REPLICATE_NPROC"] = saved
 
 
 def run(targets: list[str], profile: str, overrides: Mapping[str, str] | None = None,
